@@ -51,7 +51,8 @@ def main() -> None:
 @click.option("--storage", help="ssd | hdd | san (default: POSTGRES_STORAGE_TYPE or ssd).")
 @click.option("--pg-version", help="PostgreSQL major version (default: the installed one, else 17).")
 @click.option(
-    "--format", "fmt", type=click.Choice(["line", "table", "json", "conf"]), default="table", show_default=True
+    "--format", "fmt", type=click.Choice(["line", "table", "json", "conf"]),
+    default="table", show_default=True,
 )
 def tune(
     memory: str | None, cpus: str | None, workload: str | None, storage: str | None, pg_version: str | None,
