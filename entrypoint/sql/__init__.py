@@ -1,0 +1,1 @@
+"""SQL the entrypoint runs, composed with psycopg.sql (never string formatting)."""
