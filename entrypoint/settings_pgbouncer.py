@@ -143,11 +143,11 @@ def parse(env: Mapping[str, str]) -> PgBouncerSettings:
     client_idle_timeout = _int(env, "PGBOUNCER_CLIENT_IDLE_TIMEOUT", 0, 0, 604_800)
 
     sslmode = envparse.choice(env, "PGBOUNCER_SERVER_SSLMODE", SSLMODES, "prefer")
-    ca_raw = env.get("PGBOUNCER_SERVER_TLS_CA_FILE", "").strip()
-    ca_file = str(_path(env, "PGBOUNCER_SERVER_TLS_CA_FILE", "/")) if ca_raw else None
+    ca_raw = env.get("PGBOUNCER_SERVER_SSL_CA_FILE", "").strip()
+    ca_file = str(_path(env, "PGBOUNCER_SERVER_SSL_CA_FILE", "/")) if ca_raw else None
     if sslmode.startswith("verify-") and ca_file is None:
         raise ConfigError(
-            f"PGBOUNCER_SERVER_SSLMODE={sslmode} needs PGBOUNCER_SERVER_TLS_CA_FILE (the CA that signed "
+            f"PGBOUNCER_SERVER_SSLMODE={sslmode} needs PGBOUNCER_SERVER_SSL_CA_FILE (the CA that signed "
             "the server certificate)"
         )
 

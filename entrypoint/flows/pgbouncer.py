@@ -59,7 +59,7 @@ def plan_files(
 def run(env: Mapping[str, str], args: Sequence[str]) -> int:
     cfg = settings_pgbouncer.parse(env)
     if cfg.server_tls_ca_file and not os.path.isfile(cfg.server_tls_ca_file):
-        raise ConfigError(f"PGBOUNCER_SERVER_TLS_CA_FILE={cfg.server_tls_ca_file}: no such file")
+        raise ConfigError(f"PGBOUNCER_SERVER_SSL_CA_FILE={cfg.server_tls_ca_file}: no such file")
     user_ini = Path(cfg.config_path)
     user_provided = user_ini.is_file()
     binary = detect.detect(env.get("PATH"))

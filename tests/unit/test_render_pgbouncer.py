@@ -133,7 +133,7 @@ def test_auth_dbname_needs_an_explicit_database_entry() -> None:
 def test_values_from_the_environment_reach_the_ini() -> None:
     cfg = _cfg(
         PGBOUNCER_POOL_MODE="Session", PGBOUNCER_MAX_CLIENT_CONN="1000", PGBOUNCER_DEFAULT_POOL_SIZE="40",
-        PGBOUNCER_SERVER_SSLMODE="verify-full", PGBOUNCER_SERVER_TLS_CA_FILE="/certs/ca.crt",
+        PGBOUNCER_SERVER_SSLMODE="verify-full", PGBOUNCER_SERVER_SSL_CA_FILE="/certs/ca.crt",
         PGBOUNCER_ADMIN_USERS="postgres, admin", PGBOUNCER_LISTEN_ADDR="127.0.0.1,::1",
     )
     bouncer = _ini(cfg, auth_dbname=False)["pgbouncer"]

@@ -1,0 +1,200 @@
+"""Start real PostgreSQL and the real ``aza-pg pgbouncer`` entrypoint on 127.0.0.1 for process tests.
+
+Everything lives under one base directory in /tmp (mode 0755, so the ``postgres`` user the entrypoint
+drops to can reach it). Every wait is bounded; ``stop`` methods are safe to call twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from entrypoint.sql import pgbouncer_auth
+
+REPO = Path(__file__).resolve().parents[2]
+ENTRYPOINT = str(Path(sys.executable).with_name("aza-pg"))
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PSQL = str(PG_BIN / "psql")
+DAEMON_USER = "postgres"
+SUPERUSER_PASSWORD = "super:pa'ss\"word"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def base_dir(prefix: str = "aza-pgb-") -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Postgres:
+    """A throwaway cluster (initdb as ``postgres``), SCRAM everywhere, listening on 127.0.0.1."""
+
+    base: Path
+    port: int = field(default_factory=free_port)
+    password: str = SUPERUSER_PASSWORD
+
+    @property
+    def datadir(self) -> Path:
+        return self.base / "pgdata"
+
+    def start(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        shutil.chown(self.base, DAEMON_USER, DAEMON_USER)
+        pwfile = self.base / "pw"
+        pwfile.write_text(self.password + "\n")
+        shutil.chown(pwfile, DAEMON_USER, DAEMON_USER)
+        subprocess.run(
+            [str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres", "--auth=scram-sha-256",
+             f"--pwfile={pwfile}", "--no-sync"],
+            user=DAEMON_USER, check=True, capture_output=True, timeout=120, cwd=self.base,
+        )
+        pwfile.unlink()
+        opts = (
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c max_connections=300 "
+            "-c fsync=off -c shared_buffers=64MB"
+        )
+        subprocess.run(
+            [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-o", opts, "-l", str(self.base / "pg.log"),
+             "-w", "-t", "60", "start"],
+            user=DAEMON_USER, check=True, capture_output=True, timeout=90, cwd=self.base,
+        )
+
+    def stop(self) -> None:
+        if (self.datadir / "postmaster.pid").exists():
+            subprocess.run(
+                [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
+                user=DAEMON_USER, check=False, capture_output=True, timeout=60, cwd=self.base,
+            )
+
+    def connect(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", password=self.password, dbname=dbname,
+            autocommit=True, connect_timeout=10,
+        )
+
+    def install_auth(
+        self, auth_password: str | None, databases: tuple[str, ...] = ("postgres", "template1")
+    ) -> None:
+        """What the postgres entrypoint does at first boot: the lookup function in each database."""
+        for index, db in enumerate(databases):
+            with self.connect(db) as conn:
+                for stmt in pgbouncer_auth.statements(auth_password if index == 0 else None):
+                    conn.execute(stmt)
+
+
+@dataclass
+class Bouncer:
+    """``aza-pg pgbouncer`` running (the process is pgbouncer itself after exec)."""
+
+    base: Path
+    server_port: int
+    auth_password: str
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.base / "bouncer-run"
+
+    @property
+    def pgpass(self) -> Path:
+        return self.base / ".pgpass"
+
+    @property
+    def log_path(self) -> Path:
+        return self.base / "bouncer.log"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "POSTGRES_HOST": "127.0.0.1",
+            "POSTGRES_PORT": str(self.server_port),
+            "PGBOUNCER_AUTH_PASS": self.auth_password,
+            "PGBOUNCER_LISTEN_ADDR": "127.0.0.1",
+            "PGBOUNCER_PORT": str(self.port),
+            "PGBOUNCER_RUN_DIR": str(self.run_dir),
+            "PGBOUNCER_PGPASS_PATH": str(self.pgpass),
+            "PGBOUNCER_CONFIG_PATH": str(self.base / "no-user-config.ini"),
+            **self.extra_env,
+        }
+
+    def start(self, timeout: float = 20) -> None:
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [ENTRYPOINT, "pgbouncer"], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.base,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "process up" in self.log() and wait_for_port(self.port, 0.2):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"PgBouncer did not come up:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def reload(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)  # PgBouncer: SIGINT = safe shutdown, SIGTERM = immediate
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def connect(
+        self, user: str, password: str, dbname: str = "postgres", **kw: object
+    ) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user=user, password=password, dbname=dbname, autocommit=True,
+            connect_timeout=10, **kw,  # type: ignore[arg-type]
+        )
+
+
+def run_entrypoint(env: Mapping[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run ``aza-pg pgbouncer`` to completion (for inputs that must fail before exec)."""
+    return subprocess.run(
+        [ENTRYPOINT, "pgbouncer"], env=dict(env), capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )
