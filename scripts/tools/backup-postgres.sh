@@ -8,8 +8,9 @@
 # See usage() below for the environment it reads and the exit statuses.
 set -euo pipefail
 
-readonly EXIT_FAILED=1 EXIT_USAGE=2 EXIT_EXISTS=3
 prog=$(basename "$0")
+# shellcheck source=lib/common.sh
+. "$(dirname -- "$0")/lib/common.sh"
 
 usage() {
   cat <<USAGE
@@ -36,17 +37,8 @@ Restore with: restore-postgres.sh CONTAINER OUTPUT [DATABASE]
 USAGE
 }
 
-die() { local code=$1; shift; printf '%s: error: %s\n' "$prog" "$*" >&2; exit "$code"; }
-
-case "${1:-}" in
-  -h|--help) usage; exit 0 ;;
-  -*) printf '%s: error: unknown option %s\n' "$prog" "$1" >&2; usage >&2; exit "$EXIT_USAGE" ;;
-esac
-if [ "$#" -lt 2 ] || [ "$#" -gt 3 ]; then
-  printf '%s: error: expected CONTAINER OUTPUT [DATABASE], got %d argument(s)\n' "$prog" "$#" >&2
-  usage >&2
-  exit "$EXIT_USAGE"
-fi
+handle_options "$@"
+check_arg_count "CONTAINER OUTPUT [DATABASE]" 2 3 "$#"
 
 container=$1 output=$2 database=${3:-}
 [ -n "$container" ] || die "$EXIT_USAGE" "CONTAINER is empty"
@@ -61,31 +53,7 @@ outdir=$(dirname -- "$output")
 command -v gzip >/dev/null || die "$EXIT_FAILED" "gzip is not installed on this host"
 
 docker_cmd=${DOCKER:-docker}
-running=$("$docker_cmd" inspect --type container --format '{{.State.Running}}' -- "$container" 2>/dev/null) \
-  || die "$EXIT_USAGE" "no container named $container (see: $docker_cmd ps)"
-[ "$running" = "true" ] || die "$EXIT_FAILED" "container $container is not running"
-
-# The container's own POSTGRES_USER / POSTGRES_DB give the defaults. Only those two lines are kept.
-container_env() {
-  "$docker_cmd" inspect --type container --format '{{range .Config.Env}}{{println .}}{{end}}' -- "$container" \
-    | sed -n "s/^$1=//p" | head -n 1
-}
-user=${PGUSER:-$(container_env POSTGRES_USER)}
-user=${user:-postgres}
-if [ -z "$database" ]; then
-  database=$(container_env POSTGRES_DB)
-  database=${database:-$user}
-fi
-
-# Connection settings travel as environment variables named on the command line without a value:
-# docker exec copies them from this process, so a password never appears in any argv.
-exec_env=()
-for name in PGPASSWORD PGHOST PGPORT PGSSLMODE; do
-  if [ -n "${!name:-}" ]; then
-    export "${name?}"
-    exec_env+=(-e "$name")
-  fi
-done
+connect_container "$container"
 
 umask 077
 tmp=$(mktemp -- "$outdir/.$(basename -- "$output").partial.XXXXXX") || die "$EXIT_FAILED" "cannot create a file in $outdir"
@@ -101,7 +69,8 @@ if ! "$docker_cmd" exec -u postgres "${exec_env[@]}" -- "$container" \
 fi
 gzip -t -- "$tmp" || die "$EXIT_FAILED" "the compressed dump failed its integrity check (gzip -t); nothing was written"
 # The last line of a complete plain dump is pg_dump's completion marker.
-if ! gzip -dc -- "$tmp" | tail -n 5 | grep -q '^-- PostgreSQL database dump complete'; then
+tail_lines=$(gzip -dc -- "$tmp" | tail -n 5)
+if [[ $tail_lines != *"-- PostgreSQL database dump complete"* ]]; then
   die "$EXIT_FAILED" "the dump is incomplete (no completion marker); nothing was written"
 fi
 

@@ -7,8 +7,9 @@
 # See usage() below.
 set -euo pipefail
 
-readonly EXIT_FAILED=1 EXIT_USAGE=2 EXIT_EXISTS=3
 prog=$(basename "$0")
+# shellcheck source=lib/common.sh
+. "$(dirname -- "$0")/lib/common.sh"
 default_names=(postgres pgbouncer postgres-primary postgres-replica postgres-single pgbouncer-primary localhost
   127.0.0.1 ::1)
 
@@ -33,13 +34,8 @@ Exit status: 0 done, 1 openssl failed, 2 bad usage, 3 a server certificate or ke
 USAGE
 }
 
-die() { local code=$1; shift; printf '%s: error: %s\n' "$prog" "$*" >&2; exit "$code"; }
-
-case "${1:-}" in
-  -h|--help) usage; exit 0 ;;
-  -*) printf '%s: error: unknown option %s\n' "$prog" "$1" >&2; usage >&2; exit "$EXIT_USAGE" ;;
-esac
-[ "$#" -ge 1 ] || { printf '%s: error: DIR is missing\n' "$prog" >&2; usage >&2; exit "$EXIT_USAGE"; }
+handle_options "$@"
+check_arg_count "DIR [EXTRA_NAME...]" 1 1000 "$#"
 dir=$1; shift
 [ -n "$dir" ] || die "$EXIT_USAGE" "DIR is empty"
 

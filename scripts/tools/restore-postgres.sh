@@ -8,8 +8,9 @@
 # existing database is never touched. See usage() below.
 set -euo pipefail
 
-readonly EXIT_FAILED=1 EXIT_USAGE=2 EXIT_EXISTS=3
 prog=$(basename "$0")
+# shellcheck source=lib/common.sh
+. "$(dirname -- "$0")/lib/common.sh"
 
 usage() {
   cat <<USAGE
@@ -36,17 +37,8 @@ INPUT, 3 DATABASE already exists (nothing was changed).
 USAGE
 }
 
-die() { local code=$1; shift; printf '%s: error: %s\n' "$prog" "$*" >&2; exit "$code"; }
-
-case "${1:-}" in
-  -h|--help) usage; exit 0 ;;
-  -*) printf '%s: error: unknown option %s\n' "$prog" "$1" >&2; usage >&2; exit "$EXIT_USAGE" ;;
-esac
-if [ "$#" -lt 2 ] || [ "$#" -gt 3 ]; then
-  printf '%s: error: expected CONTAINER INPUT [DATABASE], got %d argument(s)\n' "$prog" "$#" >&2
-  usage >&2
-  exit "$EXIT_USAGE"
-fi
+handle_options "$@"
+check_arg_count "CONTAINER INPUT [DATABASE]" 2 3 "$#"
 
 container=$1 input=$2 database=${3:-}
 [ -n "$container" ] || die "$EXIT_USAGE" "CONTAINER is empty"
@@ -57,28 +49,7 @@ command -v gzip >/dev/null || die "$EXIT_FAILED" "gzip is not installed on this 
 gzip -t -- "$input" 2>/dev/null || die "$EXIT_USAGE" "$input is not a valid gzip file (gzip -t failed)"
 
 docker_cmd=${DOCKER:-docker}
-running=$("$docker_cmd" inspect --type container --format '{{.State.Running}}' -- "$container" 2>/dev/null) \
-  || die "$EXIT_USAGE" "no container named $container (see: $docker_cmd ps)"
-[ "$running" = "true" ] || die "$EXIT_FAILED" "container $container is not running"
-
-container_env() {
-  "$docker_cmd" inspect --type container --format '{{range .Config.Env}}{{println .}}{{end}}' -- "$container" \
-    | sed -n "s/^$1=//p" | head -n 1
-}
-user=${PGUSER:-$(container_env POSTGRES_USER)}
-user=${user:-postgres}
-if [ -z "$database" ]; then
-  database=$(container_env POSTGRES_DB)
-  database=${database:-$user}
-fi
-
-exec_env=()
-for name in PGPASSWORD PGHOST PGPORT PGSSLMODE; do
-  if [ -n "${!name:-}" ]; then
-    export "${name?}"
-    exec_env+=(-e "$name")
-  fi
-done
+connect_container "$container"
 
 # psql inside the container; SQL reads its values through psql variables (:'name' quotes a literal,
 # :"name" an identifier), never by pasting them into the SQL text.
