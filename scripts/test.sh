@@ -18,8 +18,11 @@ fi
 bash scripts/install-deps.sh
 
 step "Python environment (.venv)"
+# Debian's own python3 (what the image runs) when present; any python3 >= 3.11 otherwise.
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+  "$py" -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 
