@@ -51,6 +51,7 @@ class AutoConfigSettings:
     work_mem_kb: int | None = None
     maintenance_work_mem_kb: int | None = None
     effective_cache_size_kb: int | None = None
+    memory_name: str = "POSTGRES_MEMORY"  # what error messages call the memory input (a flag may replace it)
 
     def memory_overrides(self) -> dict[str, int]:
         """The POSTGRES_* memory overrides that are set, by PostgreSQL setting name, in kB."""

@@ -538,11 +538,15 @@ def tune(
     facts: HostFacts,
     pg_major: int,
     *,
-    user: Mapping[str, str] = MappingProxyType({}),
-    floors: Mapping[str, int] = MappingProxyType({}),
+    user: Mapping[str, str] | None = None,
+    floors: Mapping[str, int] | None = None,
 ) -> Tuning:
-    """Compute every setting; raise ConfigError below 512MB of memory."""
-    user = {k.lower(): v for k, v in user.items()}
+    """Compute every setting.
+
+    ConfigError below 512MB of memory, or when an explicit value (POSTGRES_* or ``user``) is below a floor.
+    """
+    user = {k.lower(): v for k, v in (user or {}).items()}
+    floors = dict(floors or {})
     warnings = list(facts.warnings)
     if settings.memory_mb is None:
         warnings[:0] = facts.memory_warnings
@@ -574,7 +578,7 @@ def tune(
     ram, ram_source = _memory(settings, facts)
     if ram < MIN_MEMORY_MB:
         where = (
-            f"POSTGRES_MEMORY={ram}"
+            f"{settings.memory_name}={ram}"
             if ram_source == "manual"
             else f"the container has {ram}MB ({ram_source})"
         )
@@ -644,7 +648,7 @@ def tune(
         decide("max_connections", rule_max_connections(ram, workload), f"{inputs_ram}, workload {workload}")
     mc_floor = floors.get("max_connections")
     if mc_floor is not None and values["max_connections"] < mc_floor:
-        _raise_to_floor(decisions, values, "max_connections", mc_floor, warnings)
+        _raise_to_floor(decisions, values, "max_connections", mc_floor)
 
     decide("work_mem", rule_work_mem(ram, values["max_connections"]), inputs_ram)
     # work_mem must be placed before max_connections in the output; reorder at the end.
@@ -666,7 +670,7 @@ def tune(
     inputs_cpu = f"{cpus} CPUs"
     decide("max_worker_processes", rule_max_worker_processes(cpus), inputs_cpu)
     if (floor := floors.get("max_worker_processes")) is not None and values["max_worker_processes"] < floor:
-        _raise_to_floor(decisions, values, "max_worker_processes", floor, warnings)
+        _raise_to_floor(decisions, values, "max_worker_processes", floor)
     decide("max_parallel_workers", rule_max_parallel_workers(cpus, ram), f"{inputs_cpu}, {inputs_ram}")
     parallel = values["max_parallel_workers"]
     decide(
@@ -679,7 +683,14 @@ def tune(
     if low_v <= pg_major <= high_v:
         decide("io_workers", rule_io_workers(cpus), inputs_cpu)
     for name in ("max_wal_senders", "max_prepared_transactions", "max_locks_per_transaction"):
-        if name in floors and name not in user:
+        if name in floors and name in user:
+            given = _user_int(user, name)
+            if given is not None and given < floors[name]:
+                raise ConfigError(
+                    f"{name}={given} (the user's setting) is below the primary's {floors[name]}; "
+                    f"a hot standby needs at least the primary's value: raise it to {floors[name]} or more"
+                )
+        elif name in floors:
             value = max(floors[name], STANDBY_DEFAULTS[name])
             decisions[name] = Decision(
                 name,
@@ -716,16 +727,14 @@ def tune(
     )
 
 
-def _raise_to_floor(
-    decisions: dict[str, Decision], values: dict[str, int], name: str, floor: int, warnings: list[str]
-) -> None:
+def _raise_to_floor(decisions: dict[str, Decision], values: dict[str, int], name: str, floor: int) -> None:
     current = decisions[name]
-    if current.source == "user":
-        warnings.append(
-            f"{name}={current.value} set by the user is below the primary's {floor}; "
-            "the standby will refuse to start"
+    if current.source != "computed":
+        where = current.source if current.source != "user" else "the user's setting"
+        raise ConfigError(
+            f"{name}={current.value} ({where}) is below the primary's {floor}; a hot standby needs at least "
+            f"the primary's value: raise it to {floor} or more"
         )
-        return
     decisions[name] = Decision(
         name,
         str(floor),

@@ -48,6 +48,7 @@ def settings_with_flags(
     changes: dict[str, object] = {}
     if memory is not None:
         changes["memory_mb"] = units.parse_memory_mb("--memory", memory)
+        changes["memory_name"] = "--memory"
     if cpus is not None:
         changes["cpus"] = units.parse_cpus("--cpus", cpus)
     if workload is not None:
