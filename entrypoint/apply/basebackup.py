@@ -34,7 +34,6 @@ from entrypoint.settings_replica import ReplicaSettings
 
 COMPONENT = "POSTGRES"
 TOPIC = "ENTRYPOINT"
-PASSFILE_DIR = "aza-pg"
 PASSFILE_NAME = "replication.pgpass"
 CONNECT_TIMEOUT = 5
 MAX_BACKOFF = 10.0
@@ -170,7 +169,7 @@ def write_passfile(path: Path, s: ReplicaSettings) -> None:
 
 
 def passfile_path(pgdata: Path) -> Path:
-    return pgdata / PASSFILE_DIR / PASSFILE_NAME
+    return pgdata / standby.AZA_DIR / PASSFILE_NAME
 
 
 _PROGRESS = re.compile(r"^\s*(\d+)/(\d+) kB \((\d+)%\)")
@@ -264,8 +263,9 @@ def clone(s: ReplicaSettings, pgdata: Path, bindir: Path, *, create_slot: bool |
                 "the partial copy was removed and the next start clones again"
             )
         log.info(COMPONENT, TOPIC, f"clone finished in {time.monotonic() - started:.1f}s")
-        # The primary's own password file for its standbys must not survive (it is rewritten from our env).
-        _remove(work / PASSFILE_DIR / PASSFILE_NAME)
+        # The primary's entrypoint directory (its generated config, saved state, key copies) describes the
+        # primary, not this standby: the postgres flow regenerates it here on every start.
+        _remove(work / standby.AZA_DIR)
         for stale in ("standby.signal", "recovery.signal"):
             _remove(work / stale)
         fs.write_atomic(work / "standby.signal", "", mode=0o600)

@@ -23,8 +23,10 @@ CLONE_DIR = ".aza-pg-clone"
 MOVE_LIST = ".aza-pg-clone.moving"
 CLONE_PASSFILE = ".aza-pg-clone.pgpass"
 SCRATCH = (CLONE_DIR, CLONE_PASSFILE, MOVE_LIST)
-# Present on freshly formatted volumes; harmless next to a cluster.
-IGNORED = frozenset({"lost+found"})
+# Present on freshly formatted volumes, or made by the postgres flow before the clone (its own directory,
+# e.g. TLS key copies): kept, never counted as someone else's data.
+AZA_DIR = "aza-pg"
+IGNORED = frozenset({"lost+found", AZA_DIR})
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,13 @@ def test_empty_volume_with_lost_and_found(tmp_path: Path) -> None:
     assert state.foreign == ()
 
 
+def test_entrypoint_directory_made_before_the_clone_is_not_foreign(tmp_path: Path) -> None:
+    _touch(tmp_path, "aza-pg/")
+    state = standby.inspect(tmp_path)
+    assert state.foreign == ()
+    assert state.leftovers == ()
+
+
 def test_standby_cluster(tmp_path: Path) -> None:
     _touch(tmp_path, "PG_VERSION", "base/", "standby.signal")
     state = standby.inspect(tmp_path)
