@@ -331,7 +331,8 @@ class Instance:
 
     def query(self, sql: str, *params: Any, **kwargs: Any) -> Any:
         with self.connect(**kwargs) as conn:
-            return conn.execute(sql, params or None).fetchall()
+            cur = conn.execute(sql, params or None)
+            return cur.fetchall() if cur.description is not None else []
 
     # --- data ----------------------------------------------------------------------------------------
 
@@ -358,3 +359,27 @@ def running(env: Mapping[str, str] | None = None, args: Sequence[str] = (), **kw
     with Instance.create(env, **kwargs) as pg:
         pg.start(args)
         yield pg
+
+
+_TEMPLATES: dict[tuple[tuple[str, str], ...], Path] = {}
+
+
+def template_pgdata(env: Mapping[str, str] | None = None) -> Path:
+    """An initialised, cleanly stopped data directory made once per test process for ``env``.
+
+    Copy it with ``Instance.copy_pgdata_from`` (use the same ``env``, incl. POSTGRES_PASSWORD); removed
+    when the process exits.
+    """
+    import atexit
+
+    key = tuple(sorted((env or {}).items()))
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    keep = Path(tempfile.mkdtemp(prefix="aza-pg-template-", dir="/tmp"))
+    atexit.register(shutil.rmtree, keep, True)
+    with Instance.create(env) as pg:
+        pg.start()
+        pg.stop(signal.SIGINT)
+        subprocess.run(["cp", "-a", str(pg.pgdata), str(keep / "data")], check=True, timeout=120)
+    _TEMPLATES[key] = keep / "data"
+    return keep / "data"
