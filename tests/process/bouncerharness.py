@@ -21,13 +21,11 @@ from pathlib import Path
 
 import psycopg
 
-from entrypoint.sql import pgbouncer_auth
+from tests.process.pgharness import BINDIR, Instance
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRYPOINT = str(Path(sys.executable).with_name("aza-pg"))
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PSQL = str(PG_BIN / "psql")
-DAEMON_USER = "postgres"
+PSQL = str(BINDIR / "psql")
 SUPERUSER_PASSWORD = "super:pa'ss\"word"
 
 
@@ -56,46 +54,27 @@ def base_dir(prefix: str = "aza-pgb-") -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@dataclass
 class Postgres:
-    """A throwaway cluster (initdb as ``postgres``), SCRAM everywhere, listening on 127.0.0.1."""
+    """PostgreSQL started by the real ``aza-pg postgres`` entrypoint (``tests/process/pgharness.py``).
 
-    base: Path
-    port: int = field(default_factory=free_port)
-    password: str = SUPERUSER_PASSWORD
+    With ``PGBOUNCER_AUTH_PASS`` set, that entrypoint creates ``pgbouncer_auth`` and installs
+    ``pgbouncer.get_auth`` (our ``entrypoint/sql/pgbouncer_auth.py``) in postgres and template1 at first boot.
+    """
+
+    def __init__(self, auth_password: str, password: str = SUPERUSER_PASSWORD) -> None:
+        self.password = password
+        env = {"POSTGRES_PASSWORD": password, "PGBOUNCER_AUTH_PASS": auth_password}
+        self.instance = Instance.create(env=env)
 
     @property
-    def datadir(self) -> Path:
-        return self.base / "pgdata"
+    def port(self) -> int:
+        return int(self.instance.port)
 
     def start(self) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
-        shutil.chown(self.base, DAEMON_USER, DAEMON_USER)
-        pwfile = self.base / "pw"
-        pwfile.write_text(self.password + "\n")
-        shutil.chown(pwfile, DAEMON_USER, DAEMON_USER)
-        subprocess.run(
-            [str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres", "--auth=scram-sha-256",
-             f"--pwfile={pwfile}", "--no-sync"],
-            user=DAEMON_USER, check=True, capture_output=True, timeout=120, cwd=self.base,
-        )
-        pwfile.unlink()
-        opts = (
-            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c max_connections=300 "
-            "-c fsync=off -c shared_buffers=64MB"
-        )
-        subprocess.run(
-            [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-o", opts, "-l", str(self.base / "pg.log"),
-             "-w", "-t", "60", "start"],
-            user=DAEMON_USER, check=True, capture_output=True, timeout=90, cwd=self.base,
-        )
+        self.instance.start()
 
     def stop(self) -> None:
-        if (self.datadir / "postmaster.pid").exists():
-            subprocess.run(
-                [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
-                user=DAEMON_USER, check=False, capture_output=True, timeout=60, cwd=self.base,
-            )
+        self.instance.cleanup()
 
     def connect(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(
@@ -103,14 +82,16 @@ class Postgres:
             autocommit=True, connect_timeout=10,
         )
 
-    def install_auth(
-        self, auth_password: str | None, databases: tuple[str, ...] = ("postgres", "template1")
-    ) -> None:
-        """What the postgres entrypoint does at first boot: the lookup function in each database."""
-        for index, db in enumerate(databases):
-            with self.connect(db) as conn:
-                for stmt in pgbouncer_auth.statements(auth_password if index == 0 else None):
-                    conn.execute(stmt)
+
+@contextlib.contextmanager
+def postgres(auth_password: str) -> Iterator[Postgres]:
+    """A started server, always cleaned up (process group killed, directories removed)."""
+    pg = Postgres(auth_password)
+    try:
+        pg.start()
+        yield pg
+    finally:
+        pg.stop()
 
 
 @dataclass

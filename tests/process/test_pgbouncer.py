@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 
 from entrypoint.render.pgbouncer import AUTH_QUERY
-from tests.process.bouncerharness import PSQL, Bouncer, Postgres, base_dir, run_entrypoint
+from tests.process.bouncerharness import PSQL, Bouncer, Postgres, base_dir, postgres, run_entrypoint
 
 pytestmark = pytest.mark.process
 
@@ -25,14 +25,8 @@ LATE_PW = "late:pw\\'\""
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Postgres]:
-    with base_dir() as base:
-        pg = Postgres(base / "pg")
-        try:
-            pg.start()
-            pg.install_auth(AUTH_PASS)
-            yield pg
-        finally:
-            pg.stop()
+    with postgres(AUTH_PASS) as pg:
+        yield pg
 
 
 @pytest.fixture

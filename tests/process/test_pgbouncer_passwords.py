@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from tests.process.bouncerharness import Bouncer, Postgres, base_dir
+from tests.process.bouncerharness import Bouncer, Postgres, base_dir, postgres
 
 pytestmark = pytest.mark.process
 
@@ -37,16 +37,10 @@ passwords = st.builds(
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Postgres]:
-    with base_dir() as base:
-        pg = Postgres(base / "pg")
-        try:
-            pg.start()
-            pg.install_auth("initial")
-            with pg.connect() as conn:
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(CLIENT)))
-            yield pg
-        finally:
-            pg.stop()
+    with postgres("initial") as pg:
+        with pg.connect() as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(CLIENT)))
+        yield pg
 
 
 def _set_password(server: Postgres, role: str, password: str) -> None:
