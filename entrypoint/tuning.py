@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from entrypoint import units
 from entrypoint.autoconfig import MEMORY_OVERRIDES, AutoConfigSettings
@@ -105,8 +105,7 @@ SUMMARY_ORDER = (
 # --- rules --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One computed value with its explanation."""
 
     value: int | str
@@ -275,8 +274,7 @@ MEMORY_SETTINGS = frozenset(
 # --- result types -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     name: str
     value: str  # as written in postgresql.conf
     source: str  # "computed" | "POSTGRES_<NAME>" | "user" | "primary"
@@ -289,8 +287,7 @@ class Decision:
         return self.source != "user"
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(NamedTuple):
     """The worst-case memory estimate (kB) against the limit; see the module docstring."""
 
     memory_kb: int

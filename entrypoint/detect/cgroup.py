@@ -14,8 +14,8 @@ No limit is ``None``: a missing controller, an unreadable or garbled file, ``max
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from entrypoint.detect.proc import CgroupMembership, Mount, read_text
 
@@ -24,8 +24,7 @@ UNLIMITED_BYTES = 1 << 62
 MB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(NamedTuple):
     value: int  # MB for memory, CPUs (rounded up) for cpu
     source: str  # "cgroup-v2" | "cgroup-v1"
     path: str  # the file that set it (relative to the tree root), for the explain output

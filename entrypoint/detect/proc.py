@@ -7,8 +7,8 @@ a host we do not understand is a host without limits, never a crash.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 
 def read_text(path: Path) -> str | None:
@@ -36,8 +36,7 @@ def mem_total_mb(root: Path) -> int | None:
     return None
 
 
-@dataclass(frozen=True)
-class CgroupMembership:
+class CgroupMembership(NamedTuple):
     """Parsed /proc/self/cgroup: the v1 path per controller and the v2 (unified) path."""
 
     v1: dict[str, str]
@@ -63,8 +62,7 @@ def own_cgroups(root: Path) -> CgroupMembership:
     return CgroupMembership(v1=v1, v2=v2)
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """One line of /proc/self/mountinfo (only what detection needs)."""
 
     root: str  # the path inside the mounted filesystem (for cgroups: the cgroup path of the mount)
