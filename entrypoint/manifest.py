@@ -23,6 +23,8 @@ from entrypoint.errors import ConfigError
 KINDS = ("extension", "module", "tool")
 CONTRIB = "contrib"
 BUILTIN_SOURCES = ("contrib", "builtin")
+# PostgreSQL's own default of output_plugin_libraries, kept when the catalog's plugins are added.
+OUTPUT_PLUGIN_DEFAULTS = ("pgoutput", "test_decoding")
 
 TOP_KEYS = frozenset({"pg_major", "entries"})
 REQUIRED_KEYS = (
@@ -34,6 +36,7 @@ REQUIRED_KEYS = (
     "library",
     "preload",
     "needs_preload",
+    "output_plugin",
     "first_boot",
     "requires",
     "description",
@@ -66,6 +69,7 @@ class Entry:
     library: str | None
     preload: bool
     needs_preload: bool
+    output_plugin: bool
     first_boot: bool
     requires: tuple[str, ...]
     description: str
@@ -129,12 +133,18 @@ class Manifest:
         """The CREATE EXTENSION names run in POSTGRES_DB at first boot, dependencies first."""
         return [e.sql_name for e in self.ordered(e for e in self.enabled if e.first_boot) if e.sql_name]
 
+    def output_plugins(self) -> list[str]:
+        """Libraries of enabled entries that are logical decoding output plugins. PostgreSQL only lets
+        them be named in a replication slot when they are listed in output_plugin_libraries."""
+        return [e.library for e in self.enabled if e.output_plugin and e.library]
+
     def runtime(self) -> dict[str, Any]:
         """The document written to image/extensions.json (what the running entrypoint reads)."""
         return {
             "pg_major": self.pg_major,
             "default_shared_preload_libraries": self.default_preload(),
             "first_boot_extensions": self.first_boot_extensions(),
+            "output_plugins": self.output_plugins(),
             "catalog": [
                 {
                     "name": e.name,
@@ -145,6 +155,7 @@ class Manifest:
                     "library": e.library,
                     "preload": e.preload,
                     "needs_preload": e.needs_preload,
+                    "output_plugin": e.output_plugin,
                     "first_boot": e.first_boot,
                     "requires": list(e.requires),
                     "description": e.description,
@@ -180,7 +191,7 @@ def _check_entry(i: int, raw: object, problems: list[str]) -> None:
     if "kind" in raw and kind not in KINDS:
         problems.append(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
-    for key in ("enabled", "preload", "needs_preload", "first_boot"):
+    for key in ("enabled", "preload", "needs_preload", "output_plugin", "first_boot"):
         if key in raw and not isinstance(raw[key], bool):
             problems.append(f"{where}: {key} must be true or false, got {raw[key]!r}")
 
@@ -226,12 +237,12 @@ def _check_entry(i: int, raw: object, problems: list[str]) -> None:
     if kind == "tool":
         if raw.get("library") is not None:
             problems.append(f"{where}: kind tool has no library, library must be null")
-        for key in ("preload", "needs_preload", "first_boot"):
+        for key in ("preload", "needs_preload", "output_plugin", "first_boot"):
             if raw.get(key) is True:
                 problems.append(f"{where}: kind tool cannot have {key}: true")
         if raw.get("source") in BUILTIN_SOURCES:
             problems.append(f"{where}: kind tool needs a Debian package as source")
-    for key in ("preload", "needs_preload"):
+    for key in ("preload", "needs_preload", "output_plugin"):
         if raw.get(key) is True and "library" in raw and raw.get("library") is None:
             problems.append(f"{where}: {key}: true needs a library")
     if raw.get("first_boot") is True and kind != "extension" and kind in KINDS:
@@ -353,6 +364,7 @@ def from_data(data: object) -> Manifest:
             library=raw["library"],
             preload=raw["preload"],
             needs_preload=raw["needs_preload"],
+            output_plugin=raw["output_plugin"],
             first_boot=raw["first_boot"],
             requires=tuple(raw["requires"]),
             description=raw["description"].strip(),
@@ -373,8 +385,14 @@ class Runtime:
     default_preload: tuple[str, ...]
     first_boot_extensions: tuple[str, ...]
     libraries: frozenset[str]  # every library of an enabled catalog entry
+    output_plugins: tuple[str, ...] = ()  # to add to output_plugin_libraries
     # CREATE EXTENSION name -> library, for enabled extensions that work only when preloaded
     preload_required: Mapping[str, str] = field(default_factory=dict)
+
+    def output_plugin_libraries(self) -> list[str]:
+        """The value for output_plugin_libraries: PostgreSQL's default allow-list plus the catalog's
+        output plugins (only for servers that have that setting)."""
+        return [*OUTPUT_PLUGIN_DEFAULTS, *(p for p in self.output_plugins if p not in OUTPUT_PLUGIN_DEFAULTS)]
 
     def first_boot_plan(self, effective_preload: Sequence[str]) -> tuple[list[str], list[str]]:
         """(extensions to create at first boot, extensions skipped because their library is not in
@@ -397,6 +415,9 @@ def parse_runtime(text: str) -> Runtime:
     preload = doc.get("default_shared_preload_libraries")
     first = doc.get("first_boot_extensions")
     catalog = doc.get("catalog")
+    plugins = doc.get("output_plugins", [])
+    if not (isinstance(plugins, list) and all(isinstance(x, str) for x in plugins)):
+        raise ValueError("extensions.json: output_plugins must be a list of strings")
     if not (isinstance(preload, list) and all(isinstance(x, str) for x in preload)):
         raise ValueError("extensions.json: default_shared_preload_libraries must be a list of strings")
     if not (isinstance(first, list) and all(isinstance(x, str) for x in first)):
@@ -412,7 +433,7 @@ def parse_runtime(text: str) -> Runtime:
         if isinstance(e, dict) and e.get("enabled") is True and e.get("needs_preload") is True
         and isinstance(e.get("sql_name"), str) and isinstance(e.get("library"), str)
     }
-    return Runtime(tuple(preload), tuple(first), libraries, preload_required)
+    return Runtime(tuple(preload), tuple(first), libraries, tuple(plugins), preload_required)
 
 
 def split_preload(value: str) -> list[str]:

@@ -111,6 +111,8 @@ def counts_block(m: Manifest) -> str:
         f"- Created with CREATE EXTENSION in `POSTGRES_DB` at first boot: `{first}`",
         "- Installed but only useful once added to `POSTGRES_SHARED_PRELOAD_LIBRARIES`: "
         + (", ".join(f"`{e.library}`" for e in need) or "(none)"),
+        "- Logical decoding output plugins added to `output_plugin_libraries`: "
+        + (", ".join(f"`{p}`" for p in m.output_plugins()) or "(none)"),
         f"- Debian packages installed for the catalog: {len(m.packages())}",
         "",
         "To preload one more library, repeat the default list and add it, e.g.",

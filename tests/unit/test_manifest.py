@@ -29,6 +29,7 @@ def entry(name: str, **fields: Any) -> dict[str, Any]:
         "library": name,
         "preload": False,
         "needs_preload": False,
+        "output_plugin": False,
         "first_boot": False,
         "requires": [],
         "description": f"The {name} extension.",
@@ -51,6 +52,7 @@ def small() -> dict[str, Any]:
                   first_boot=True),
             entry("pgq", source="postgresql-{pg_major}-pgq3", library="pgq_lowlevel", enabled=False,
                   reason="needs the pgqd daemon"),
+            entry("wal2json", kind="module", sql_name=None, output_plugin=True),
             entry("pgbackrest", kind="tool", source="pgbackrest", sql_name=None, library=None),
         ],
     }
@@ -125,6 +127,10 @@ CASES: list[tuple[str, Mutation, str]] = [
      "entry 'auto_explain': kind module needs library"),
     ("tool preloaded", _set("pgbackrest", "preload", True),
      "entry 'pgbackrest': kind tool cannot have preload"),
+    ("output plugin without library", _set("pgrouting", "output_plugin", True),
+     "entry 'pgrouting': output_plugin: true needs a library"),
+    ("tool as output plugin", _set("pgbackrest", "output_plugin", True),
+     "entry 'pgbackrest': kind tool cannot have output_plugin: true"),
     ("tool from contrib", _set("pgbackrest", "source", "contrib"),
      "entry 'pgbackrest': kind tool needs a Debian package"),
     ("preload without library", _set("pgrouting", "preload", True),
@@ -145,7 +151,7 @@ CASES: list[tuple[str, Mutation, str]] = [
                                                  _set("pg_stat_statements", "preload", False)),
      "entry 'pg_stat_kcache': preload needs 'pg_stat_statements' to have preload: true"),
     ("bad pg_major", lambda d: d.__setitem__("pg_major", "17"), "pg_major must be a PostgreSQL major"),
-    ("entry not a mapping", _append("hstore"), "entry #9: must be a mapping"),  # type: ignore[arg-type]
+    ("entry not a mapping", _append("hstore"), "entry #10: must be a mapping"),  # type: ignore[arg-type]
 ]
 
 
@@ -183,10 +189,12 @@ def test_derived_views_of_small_manifest() -> None:
         "postgresql-17-pg-stat-kcache",
         "postgresql-17-pgrouting",
         "postgresql-17-postgis-3",
+        "postgresql-17-wal2json",
     ]
     assert m.packages(18)[1] == "postgresql-18-cron"
     assert m.default_preload() == ["pg_stat_statements", "auto_explain", "pg_cron"]
     assert m.first_boot_extensions() == ["pg_stat_statements", "pg_cron"]
+    assert m.output_plugins() == ["wal2json"]
 
 
 def test_dependencies_come_first_whatever_the_manifest_order() -> None:
@@ -218,6 +226,7 @@ def test_real_manifest_counts_and_defaults() -> None:
     assert set(m.default_preload()) == {
         "pg_stat_statements", "auto_explain", "pg_cron", "pgaudit", "timescaledb"}
     assert m.first_boot_extensions() == ["pg_stat_statements", "pg_cron", "pgaudit"]
+    assert m.output_plugins() == ["wal2json", "pg_squeeze"]
     packages = m.packages()
     assert "postgresql-17-pgq3" not in packages
     assert "postgresql-17-pgvector" in packages
@@ -245,6 +254,8 @@ def test_runtime_round_trip_and_first_boot_plan() -> None:
     assert "postgis-3" in rt.libraries
     assert rt.first_boot_plan(["pg_stat_statements", "pg_cron"]) == (["pg_stat_statements", "pg_cron"], [])
     assert rt.first_boot_plan(["pg_stat_statements"]) == (["pg_stat_statements"], ["pg_cron"])
+    assert rt.output_plugins == ("wal2json",)
+    assert rt.output_plugin_libraries() == ["pgoutput", "test_decoding", "wal2json"]
 
 
 @pytest.mark.parametrize(
