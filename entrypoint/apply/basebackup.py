@@ -201,20 +201,48 @@ class _ProgressLog:
             log.info(COMPONENT, TOPIC, f"cloning: {done // 1024} of {total // 1024} MB ({percent}%)")
 
 
+def _kill_orphaned_streamers(binary: str) -> None:
+    """pg_basebackup streams WAL from a forked child. When pg_basebackup itself dies (kill -9), that child
+    lives on, keeps the slot busy and keeps writing into the clone directory. It stays in our process
+    group, so find it there (by executable) and end it before the partial copy is removed."""
+    import psutil
+
+    group = os.getpgid(0)
+    binary = os.path.realpath(binary)
+    for proc in psutil.process_iter(["exe", "name"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if proc.info["name"] == "pg_basebackup" and os.path.realpath(proc.info["exe"] or "") == binary \
+                    and os.getpgid(proc.pid) == group:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
 def _run_basebackup(argv: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run pg_basebackup, turning its progress into log lines; stop reading when it exits (its WAL child
+    may hold the pipe open after a crash)."""
+    import select
+
     progress = _ProgressLog(time.monotonic)
     with subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE) as proc:
         fd = proc.stderr.fileno() if proc.stderr is not None else -1
         pending = b""
-        while chunk := os.read(fd, 4096):
+        while True:
+            readable, _, _ = select.select([fd], [], [], 0.5)
+            chunk = os.read(fd, 65536) if readable else b""
+            if readable and not chunk:
+                break  # EOF: everyone holding the pipe is gone
             pending += chunk
             parts = re.split(rb"[\r\n]", pending)
             pending = parts.pop()
             for part in parts:
                 progress.feed(part.decode("utf-8", "replace"))
+            if not chunk and proc.poll() is not None:
+                break
         progress.feed(pending.decode("utf-8", "replace"))
         code = proc.wait()
+    if code != 0:
+        _kill_orphaned_streamers(argv[0])
     return code, progress.messages
 
 
