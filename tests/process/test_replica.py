@@ -117,6 +117,7 @@ def test_hot_standby_settings_are_in_effect(pair: tuple[Instance, Instance]) -> 
     assert value(replica, "SHOW hot_standby_feedback") == "on"
     assert value(replica, "SHOW primary_slot_name") == "replica1_slot"
     assert value(replica, "SHOW wal_retrieve_retry_interval") == "2s"
+    assert value(replica, "SHOW max_standby_streaming_delay") == "30s"
     conninfo = value(replica, "SHOW primary_conninfo")
     assert "passfile=" in conninfo
     assert "application_name=replica1" in conninfo.replace("'", "")
@@ -149,6 +150,36 @@ def test_less_memory_replica_keeps_the_primarys_max_connections(pair: tuple[Inst
     for name in ("max_worker_processes", "max_wal_senders", "max_prepared_transactions",
                  "max_locks_per_transaction"):
         assert int(value(replica, f"SHOW {name}")) >= int(value(primary, f"SHOW {name}"))
+
+
+def test_first_clone_reused_the_slot_the_primary_made_at_first_boot(pair: tuple[Instance, Instance]) -> None:
+    _, replica = pair
+    assert "replication slot replica1_slot: exists" in replica.log_text()
+    assert "cloning: " in replica.log_text()  # progress lines
+    assert "clone finished" in replica.log_text()
+
+
+def test_a_user_value_below_the_primarys_stops_the_start(pair: tuple[Instance, Instance]) -> None:
+    primary, replica = pair
+    primary_max = int(value(primary, "SHOW max_connections"))
+    replica.stop(signal.SIGINT)
+    try:
+        low = replica.run(env={**replica.env, "POSTGRES_MAX_CONNECTIONS": "20"}, timeout=90)
+        assert low.returncode == 2, low.output
+        assert "max_connections" in low.output
+        assert str(primary_max) in low.output
+        mounted = replica.conf_d / "low.conf"
+        mounted.write_text("max_connections = 20\n")
+        try:
+            low = replica.run(timeout=90)
+        finally:
+            mounted.unlink()
+        assert low.returncode == 2, low.output
+        assert f"below the primary's {primary_max}" in low.output
+        assert "max_connections" in low.output
+    finally:
+        replica.start(timeout=90)
+    wait_until("streaming again", lambda: streaming(replica), 30)
 
 
 def test_primary_restart_streaming_again_within_10s(pair: tuple[Instance, Instance]) -> None:
