@@ -78,6 +78,12 @@ def _without_flags(args: Sequence[str], defaults: Sequence[tuple[str, str]]) -> 
     return (*ours, *args)
 
 
+def _listen(argv: Sequence[str]) -> str:
+    """The listen address(es) the exporter will use, for the log line."""
+    flag = "--web.listen-address="
+    return ", ".join(arg[len(flag):] for arg in argv if arg.startswith(flag))
+
+
 def _child_env(env: Mapping[str, str], passfile: Path) -> dict[str, str]:
     """The exporter's environment: ours minus anything secret-like (PGPASSWORD would even win over the
     password file), plus PGPASSFILE."""
@@ -139,7 +145,7 @@ def postgres_exporter(env: Mapping[str, str], args: Sequence[str]) -> Launch:
         passfile=passfile,
         passfile_text=pgpass.render([pgpass.Entry(password=password, user=user)]),
         summary=f"postgres_exporter -> {host}:{port}/{dbname} as {user} (sslmode={sslmode}), listening on "
-                f":{listen}; password in {passfile} (0600)",
+                f"{_listen(argv)}; password in {passfile} (0600)",
     )
 
 
@@ -170,5 +176,5 @@ def pgbouncer_exporter(env: Mapping[str, str], args: Sequence[str]) -> Launch:
         passfile=passfile,
         passfile_text=pgpass.render([pgpass.Entry(password=password, user=user)]),
         summary=f"pgbouncer_exporter -> {host}:{port}/pgbouncer as {user} (sslmode={sslmode}), listening on "
-                f":{listen}; password in {passfile} (0600)",
+                f"{_listen(argv)}; password in {passfile} (0600)",
     )

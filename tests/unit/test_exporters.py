@@ -73,6 +73,7 @@ def test_user_flags_replace_ours_instead_of_repeating_them(tmp_path: Path) -> No
         "--web.listen-address=127.0.0.1:9999",
         "--extend.query-path=/q.yaml",
     )
+    assert "listening on 127.0.0.1:9999;" in launch.summary
 
 
 @pytest.mark.parametrize(
