@@ -215,6 +215,11 @@ def test_failed_backup_leaves_nothing_and_failed_restore_drops_its_database(
     assert psql(container, "SELECT count(*) FROM pg_database WHERE datname = 'half-restored'") == "0"
 
 
+def data_volume(container: str) -> str:
+    fmt = '{{range .Mounts}}{{if eq .Destination "/var/lib/postgresql/data"}}{{.Name}}{{end}}{{end}}'
+    return docker("inspect", "-f", fmt, container).stdout.strip()
+
+
 def stat_mode(path: Path) -> int:
     return os.stat(path).st_mode & 0o777
 
@@ -255,8 +260,10 @@ def test_pgbackrest_point_in_time_restore_into_a_fresh_volume(stack: Stack) -> N
                         f"--target={target}", "--target-action=promote", "restore",
                         timeout=600, PGDATA_VOLUME=fresh, COMPOSE_PROFILES="tools")
     assert "restore command end: completed successfully" in out
-    stack.compose("up", "-d", "postgres", PGDATA_VOLUME=fresh)
+    # --force-recreate: a stopped container would otherwise be restarted with its old volume.
+    stack.compose("up", "-d", "--force-recreate", "postgres", PGDATA_VOLUME=fresh)
     restored = stack.container()
+    assert data_volume(restored) == fresh
     wait_accepting_writes(restored, timeout=300)
 
     assert psql(restored, "SELECT count(*), min(id), max(id) FROM pitr") == "200|1|200"
@@ -266,7 +273,8 @@ def test_pgbackrest_point_in_time_restore_into_a_fresh_volume(stack: Stack) -> N
     psql(restored, "INSERT INTO pitr (id) VALUES (1000)")
     # The original volume is untouched: still all 350 rows.
     stack.compose("stop", "--timeout", "60", "postgres", PGDATA_VOLUME=fresh)
-    stack.compose("up", "-d", "postgres")
+    stack.compose("up", "-d", "--force-recreate", "postgres")
     original = stack.container()
+    assert data_volume(original) == stack.env["PGDATA_VOLUME"]
     wait_accepting_writes(original, timeout=300)
     assert psql(original, "SELECT count(*) FROM pitr") == "350"
