@@ -103,6 +103,36 @@ def probe(s: ReplicaSettings) -> PrimaryInfo:
         return PrimaryInfo(server_version=version, system_identifier=sysid, slot_exists=slot_exists)
 
 
+def ensure_slot(s: ReplicaSettings, *, connect_timeout: int = 3) -> None:
+    """On the start of an existing standby: one quick look at the primary; when the slot is missing there
+    (a new primary after a failover, or a slot dropped by hand), create it, so streaming can resume.
+    Never waits and never fails the start: an unreachable primary is the walreceiver's job to retry."""
+    import psycopg
+    from psycopg import sql
+
+    where = f"{s.primary_host}:{s.primary_port}"
+    try:
+        with psycopg.connect(
+            host=s.primary_host, port=s.primary_port, user=s.user, password=s.password,
+            replication="true", connect_timeout=connect_timeout, application_name="aza-pg-probe",
+            autocommit=True,
+        ) as conn:
+            if conn.info.server_version < 150000:
+                return
+            cur = conn.cursor()
+            cur.execute(sql.SQL("READ_REPLICATION_SLOT {}").format(sql.Identifier(s.slot_name)))
+            row = cur.fetchone()
+            if row and row[0] is not None:
+                return
+            cur.execute(sql.SQL("CREATE_REPLICATION_SLOT {} PHYSICAL RESERVE_WAL").format(
+                sql.Identifier(s.slot_name)))
+            log.warn(COMPONENT, TOPIC, f"replication slot {s.slot_name} was missing on the primary {where}; "
+                     "created it")
+    except (psycopg.Error, OSError) as exc:
+        log.info(COMPONENT, TOPIC, f"primary {where} not reachable right now ({describe_failure(str(exc))}); "
+                 "the standby starts anyway and keeps retrying")
+
+
 def backoff(attempt: int) -> float:
     """1, 2, 4, 8, 10, 10, ... seconds."""
     return min(MAX_BACKOFF, float(2 ** min(attempt - 1, 10)))

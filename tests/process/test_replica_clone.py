@@ -142,6 +142,16 @@ def test_kill_9_of_pg_basebackup_then_a_normal_start_streams(primary: Instance) 
         assert "cloning primary" not in pg.start_output()
         wait_until("streaming after a restart", lambda: streaming(pg), 30)
 
+        # The slot vanished on the primary (a new primary after a failover, or dropped by hand): the next
+        # start recreates it and streaming resumes without any manual step.
+        pg.stop(signal.SIGINT)
+        execute(primary, "SELECT pg_drop_replication_slot('kill_a_slot')")
+        pg.start()
+        assert "replication slot kill_a_slot was missing on the primary" in pg.start_output()
+        wait_until("streaming with a recreated slot", lambda: streaming(pg), 30)
+        active = "SELECT active FROM pg_replication_slots WHERE slot_name = 'kill_a_slot'"
+        assert value(primary, active) is True
+
 
 def test_killed_mid_clone_leftovers_are_cleaned_on_the_next_start(primary: Instance) -> None:
     """The whole start killed (entrypoint and pg_basebackup, as when a container is killed)."""
