@@ -18,10 +18,10 @@ what is allowed. Nothing here touches PGDATA: the flow calls it before anything 
 | REPLICATION_SLOT_NAME | ``[a-z0-9_]{1,63}`` | replica1_slot |
 | PGBOUNCER_AUTH_PASS (+ _FILE), POSTGRES_EXPORTER_PASSWORD (+ _FILE) | secret | unset |
 | POSTGRES_HBA_CIDRS | comma/space separated CIDRs, or ``none`` | the three RFC1918 ranges |
-| POSTGRES_SHARED_PRELOAD_LIBRARIES | comma-separated library names (validated against $libdir later) | manifest default |
+| POSTGRES_SHARED_PRELOAD_LIBRARIES | comma-separated library names (checked against $libdir) | manifest |
 | AZA_PG_SOCKET_DIR | absolute path | /var/run/postgresql |
 | AZA_PG_LISTEN_ADDRESSES | listen_addresses value | ``*`` |
-| AZA_PG_CONF_D, AZA_PG_INITDB_D, AZA_PG_EXTENSIONS_JSON, PG_BINDIR | paths (tests and special images) | image paths |
+| AZA_PG_CONF_D, AZA_PG_INITDB_D, AZA_PG_EXTENSIONS_JSON, PG_BINDIR | paths (tests, other images) | image |
 """
 
 from __future__ import annotations
@@ -163,8 +163,8 @@ def _initdb_args(env: Mapping[str, str]) -> tuple[str, ...]:
         flag = word.split("=", 1)[0]
         if flag in _RESERVED_INITDB or (not flag.startswith("--") and flag[:2] in ("-W", "-U", "-D", "-X")):
             raise ConfigError(
-                f"POSTGRES_INITDB_ARGS: {flag} is set by the entrypoint; use POSTGRES_USER, POSTGRES_PASSWORD, "
-                "PGDATA or POSTGRES_INITDB_WALDIR instead"
+                f"POSTGRES_INITDB_ARGS: {flag} is set by the entrypoint; use POSTGRES_USER, "
+                "POSTGRES_PASSWORD, PGDATA or POSTGRES_INITDB_WALDIR instead"
             )
     return tuple(words)
 

@@ -29,20 +29,35 @@ STOP_TIMEOUT = 120.0
 
 
 def _tail(text: str, limit: int = 3) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("STATEMENT:")]
+    lines = [
+        ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("STATEMENT:")
+    ]
     important = [ln for ln in lines if any(k in ln for k in ("ERROR", "FATAL", "PANIC", "error", "invalid"))]
     return " | ".join((important or lines)[-limit:])
 
 
 def initdb(
-    bindir: Path, target: Path, *, superuser: str, verifier: str | None, auth: str,
-    waldir: Path | None, extra_args: Sequence[str], env: Mapping[str, str],
+    bindir: Path,
+    target: Path,
+    *,
+    superuser: str,
+    verifier: str | None,
+    auth: str,
+    waldir: Path | None,
+    extra_args: Sequence[str],
+    env: Mapping[str, str],
 ) -> None:
     """initdb with checksums, UTF-8 and scram-sha-256; the password as a verifier in a 0600 file."""
     with tempfile.TemporaryDirectory(prefix="aza-pg-initdb-") as tmp:
         args = [
-            str(bindir / "initdb"), "-D", str(target), f"--username={superuser}", "--data-checksums",
-            "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions",
+            str(bindir / "initdb"),
+            "-D",
+            str(target),
+            f"--username={superuser}",
+            "--data-checksums",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--no-instructions",
         ]
         if verifier is not None:
             pwfile = Path(tmp) / "pwfile"
@@ -55,10 +70,14 @@ def initdb(
         if waldir is not None:
             args.append(f"--waldir={waldir}")
         args += list(extra_args)
-        log.info(COMPONENT, TOPIC, f"initdb: initialising a new cluster in {target.parent} (data checksums, UTF-8)")
+        log.info(
+            COMPONENT, TOPIC, f"initdb: initialising a new cluster in {target.parent} (data checksums, UTF-8)"
+        )
         proc = subprocess.run(args, env=dict(env), capture_output=True, text=True, check=False, timeout=600)
         if proc.returncode != 0:
-            raise RuntimeFailure(f"initdb failed (exit {proc.returncode}): {_tail(proc.stderr + proc.stdout)}")
+            raise RuntimeFailure(
+                f"initdb failed (exit {proc.returncode}): {_tail(proc.stderr + proc.stdout)}"
+            )
 
 
 class TempServer:
@@ -75,8 +94,15 @@ class TempServer:
 
     def start(self) -> None:
         args = [
-            str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
-            "-c", "listen_addresses=", "-c", f"unix_socket_directories={self.socket_dir}",
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=",
+            "-c",
+            f"unix_socket_directories={self.socket_dir}",
         ]
         self.proc = subprocess.Popen(args, env=self.env)
         deadline = time.monotonic() + START_TIMEOUT
@@ -86,25 +112,35 @@ class TempServer:
             if self._accepting():
                 return
             time.sleep(0.05)
-        raise RuntimeFailure(f"the temporary setup server did not accept connections within {START_TIMEOUT:.0f}s")
+        raise RuntimeFailure(
+            f"the temporary setup server did not accept connections within {START_TIMEOUT:.0f}s"
+        )
 
     def _accepting(self) -> bool:
         if not (self.socket_dir / f".s.PGSQL.{self.port}").exists():
             return False
         proc = subprocess.run(
             [str(self.bindir / "pg_isready"), "-q", "-h", str(self.socket_dir), "-p", str(self.port)],
-            env=self.env, check=False, timeout=10,
+            env=self.env,
+            check=False,
+            timeout=10,
         )
         return proc.returncode == 0
 
     def conninfo(self, user: str, dbname: str) -> str:
         from entrypoint.render import conninfo
 
-        return conninfo.render({"host": str(self.socket_dir), "port": str(self.port), "user": user,
-                                "dbname": dbname})
+        return conninfo.render(
+            {"host": str(self.socket_dir), "port": str(self.port), "user": user, "dbname": dbname}
+        )
 
     def client_env(self, user: str, dbname: str) -> dict[str, str]:
-        return {"PGHOST": str(self.socket_dir), "PGPORT": str(self.port), "PGUSER": user, "PGDATABASE": dbname}
+        return {
+            "PGHOST": str(self.socket_dir),
+            "PGPORT": str(self.port),
+            "PGUSER": user,
+            "PGDATABASE": dbname,
+        }
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -135,7 +171,7 @@ def run_sql(server: TempServer, user: str, dbname: str, statements: Sequence[sql
     try:
         with psycopg.connect(server.conninfo(user, dbname), autocommit=True) as conn:
             for stmt in statements:
-                conn.execute(stmt)
+                conn.execute(sql.Composed([stmt]))
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RuntimeFailure(f"first-boot SQL in database {dbname!r} failed: {first}") from None
@@ -153,7 +189,13 @@ _DECOMPRESS = {".gz": ["gzip", "-dc"], ".xz": ["xz", "-dc"], ".zst": ["zstd", "-
 
 
 def run_init_script(
-    script: Path, server: TempServer, *, user: str, dbname: str, bindir: Path, env: Mapping[str, str],
+    script: Path,
+    server: TempServer,
+    *,
+    user: str,
+    dbname: str,
+    bindir: Path,
+    env: Mapping[str, str],
     script_env: Mapping[str, str],
 ) -> bool:
     """Run one /docker-entrypoint-initdb.d entry; False when its type is not one we run."""
@@ -179,7 +221,9 @@ def run_init_script(
         if code == 0 and dec_code != 0:
             code = dec_code
     else:
-        log.info(COMPONENT, TOPIC, f"init script {name}: ignored (not .sh, .sql, .sql.gz, .sql.xz or .sql.zst)")
+        log.info(
+            COMPONENT, TOPIC, f"init script {name}: ignored (not .sh, .sql, .sql.gz, .sql.xz or .sql.zst)"
+        )
         return False
     if code != 0:
         raise RuntimeFailure(
@@ -190,17 +234,32 @@ def run_init_script(
 
 
 def single_user(
-    bindir: Path, pgdata: Path, dbname: str, statements: Sequence[sql.Composable], env: Mapping[str, str],
+    bindir: Path,
+    pgdata: Path,
+    dbname: str,
+    statements: Sequence[sql.Composable],
+    env: Mapping[str, str],
 ) -> None:
     """Run statements in single-user mode (no server, no socket): a cheap way to set passwords.
 
     Statements travel on stdin; ``exit_on_error`` turns any error into a non-zero exit.
     """
     text = "".join(stmt.as_string(None) + ";\n\n" for stmt in statements)
-    args = [str(bindir / "postgres"), "--single", "-j", "-D", str(pgdata), "-c", "exit_on_error=on",
-            "-c", "log_min_messages=warning", dbname]
-    proc = subprocess.run(args, input=text, env=dict(env), capture_output=True, text=True, check=False,
-                          timeout=600)
+    args = [
+        str(bindir / "postgres"),
+        "--single",
+        "-j",
+        "-D",
+        str(pgdata),
+        "-c",
+        "exit_on_error=on",
+        "-c",
+        "log_min_messages=warning",
+        dbname,
+    ]
+    proc = subprocess.run(
+        args, input=text, env=dict(env), capture_output=True, text=True, check=False, timeout=600
+    )
     if proc.returncode != 0:
         raise RuntimeFailure(f"setting role passwords (single-user mode) failed: {_tail(proc.stderr)}")
 
@@ -245,6 +304,7 @@ def promote_staging(staging: Path, pgdata: Path, keep: str) -> None:
 
 
 def postgres_version(bindir: Path) -> str:
-    proc = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False,
-                          timeout=30)
+    proc = subprocess.run(
+        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False, timeout=30
+    )
     return proc.stdout.strip()

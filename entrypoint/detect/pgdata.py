@@ -72,7 +72,11 @@ def inspect(pgdata: Path) -> PgdataState:
         with contextlib.suppress(OSError):
             conf = (pgdata / "postgresql.conf").read_text(errors="replace")
         return PgdataState(
-            pgdata, True, True, _major(version), st.st_uid,
+            pgdata,
+            True,
+            True,
+            _major(version),
+            st.st_uid,
             has_include=any(line.strip() == INCLUDE_LINE for line in conf.splitlines()),
             state=read_state(pgdata),
         )
@@ -81,7 +85,11 @@ def inspect(pgdata: Path) -> PgdataState:
     except OSError:
         entries = []
     return PgdataState(
-        pgdata, True, False, None, st.st_uid,
+        pgdata,
+        True,
+        False,
+        None,
+        st.st_uid,
         foreign_entries=tuple(e for e in entries if e not in IGNORABLE),
         staging_leftover=STAGING in entries,
     )
@@ -187,9 +195,7 @@ def parse_args(args: Sequence[str]) -> dict[str, str]:
         if arg == "-c" and i + 1 < len(args):
             item = args[i + 1]
             i += 1
-        elif arg.startswith("-c") and len(arg) > 2:
-            item = arg[2:]
-        elif arg.startswith("--") and "=" in arg:
+        elif (arg.startswith("-c") and len(arg) > 2) or (arg.startswith("--") and "=" in arg):
             item = arg[2:]
         i += 1
         if item and "=" in item:
@@ -200,7 +206,9 @@ def parse_args(args: Sequence[str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class UserSource:
-    label: str  # e.g. "/etc/postgresql/conf.d/custom.conf", "ALTER SYSTEM (postgresql.auto.conf)", "-c argument"
+    label: (
+        str  # e.g. "/etc/postgresql/conf.d/custom.conf", "ALTER SYSTEM (postgresql.auto.conf)", "-c argument"
+    )
     settings: Mapping[str, str]
     raw: bytes = b""
 
@@ -231,7 +239,9 @@ def conf_files(conf_d: Path) -> list[Path]:
         names = sorted(p.name for p in conf_d.iterdir())
     except OSError:
         return []
-    return [conf_d / n for n in names if n.endswith(".conf") and not n.startswith(".") and (conf_d / n).is_file()]
+    return [
+        conf_d / n for n in names if n.endswith(".conf") and not n.startswith(".") and (conf_d / n).is_file()
+    ]
 
 
 def init_scripts(directory: Path) -> list[Path]:

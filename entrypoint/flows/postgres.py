@@ -34,7 +34,10 @@ T = "ENTRYPOINT"
 AUTO = "AUTO-CONFIG"
 DEFAULT_PRELOAD = ("pg_stat_statements",)
 FLOOR_KEYS = (
-    "max_connections", "max_worker_processes", "max_wal_senders", "max_prepared_transactions",
+    "max_connections",
+    "max_worker_processes",
+    "max_wal_senders",
+    "max_prepared_transactions",
     "max_locks_per_transaction",
 )
 
@@ -75,6 +78,7 @@ class Context:
     skipped_extensions: list[str] = field(default_factory=list)
     account: privileges.Account | None = None
     os_users: list[str] = field(default_factory=list)
+    floors: dict[str, int] = field(default_factory=dict)
 
 
 # --- validation (nothing on disk changes) -------------------------------------------------------------
@@ -147,11 +151,16 @@ def _pg_major(state: detect_pgdata.PgdataState, bindir: Path) -> int:
 
         version = pg.postgres_version(bindir).split()
         binary_major = int(version[-1].split(".")[0]) if version and version[-1][0].isdigit() else None
-    if state.initialised and state.pg_major is not None and binary_major is not None \
-            and state.pg_major != binary_major:
+    if (
+        state.initialised
+        and state.pg_major is not None
+        and binary_major is not None
+        and state.pg_major != binary_major
+    ):
         raise ConfigError(
             f"PGDATA={state.path} holds a PostgreSQL {state.pg_major} cluster but this image runs "
-            f"PostgreSQL {binary_major}; upgrade the data (dump/restore or pg_upgrade) or use a matching image"
+            f"PostgreSQL {binary_major}; upgrade the data (dump/restore or pg_upgrade) "
+            "or use a matching image"
         )
     major = binary_major or state.pg_major
     if major is None:
@@ -164,8 +173,13 @@ def _tune(ctx: Context, user: Mapping[str, tuple[str, str]], floors: Mapping[str
     from entrypoint.tuning import tune
 
     facts = host.detect(Path("/"), data_dir=str(ctx.settings.pgdata))
-    return tune(ctx.settings.autoconfig, facts, ctx.pg_major, user={k: v for k, (v, _) in user.items()},
-                floors=floors or {})
+    return tune(
+        ctx.settings.autoconfig,
+        facts,
+        ctx.pg_major,
+        user={k: v for k, (v, _) in user.items()},
+        floors=floors or {},
+    )
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -193,14 +207,24 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
             )
     major = _pg_major(state, bindir)
     default_preload, first_boot_ext, runtime = _manifest(s)
-    ctx = Context(env=env, args=list(args), settings=s, hooks=hooks, bindir=bindir, pg_major=major,
-                  preload=_preload(s, default_preload, bindir))
+    ctx = Context(
+        env=env,
+        args=list(args),
+        settings=s,
+        hooks=hooks,
+        bindir=bindir,
+        pg_major=major,
+        preload=_preload(s, default_preload, bindir),
+    )
     if runtime is not None:
         ctx.extensions, ctx.skipped_extensions = runtime.first_boot_plan(ctx.preload)
     else:
         ctx.extensions = first_boot_ext
-    sources = detect_pgdata.user_sources(s.pgdata, s.conf_d, args) if state.initialised else \
-        detect_pgdata.user_sources(Path("/nonexistent-aza-pg"), s.conf_d, args)
+    sources = (
+        detect_pgdata.user_sources(s.pgdata, s.conf_d, args)
+        if state.initialised
+        else detect_pgdata.user_sources(Path("/nonexistent-aza-pg"), s.conf_d, args)
+    )
     user = plan.user_values(sources)
     tuning = _tune(ctx, user)  # ConfigError (e.g. below 512MB) before anything on disk changes
 
@@ -227,13 +251,17 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         assert hooks.replica is not None  # noqa: S101 - checked in _hooks
         rs = hooks.replica.prepare(env, s.pgdata, bindir)
         floors, role_conf = dict(rs.floors), dict(rs.config)
+        ctx.floors = dict(floors)
         state = detect_pgdata.inspect(s.pgdata)
         sources = detect_pgdata.user_sources(s.pgdata, s.conf_d, args)
         user = plan.user_values(sources)
         tuning = _tune(ctx, user, floors)
     elif s.role == "primary":
-        role_conf = dict(hooks.replica.primary_config(env)) if hooks.replica is not None else {
-            "synchronous_standby_names": env.get("POSTGRES_SYNCHRONOUS_STANDBY_NAMES", "")}
+        role_conf = (
+            dict(hooks.replica.primary_config(env))
+            if hooks.replica is not None
+            else {"synchronous_standby_names": env.get("POSTGRES_SYNCHRONOUS_STANDBY_NAMES", "")}
+        )
 
     generated = _generated_files(ctx, tuning, role_conf)
     first_boot = not state.initialised
@@ -248,8 +276,12 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
     else:
         saved = dict(state.state)
         if not state.has_include:
-            log.warn(C, T, f"{s.pgdata}/postgresql.conf does not contain \"{detect_pgdata.INCLUDE_LINE}\": "
-                     "the generated configuration (auto-config, pg_hba) is not applied; add that line at its top")
+            log.warn(
+                C,
+                T,
+                f'{s.pgdata}/postgresql.conf does not contain "{detect_pgdata.INCLUDE_LINE}": '
+                "the generated configuration (auto-config, pg_hba) is not applied; add that line at its top",
+            )
         _write_generated(s.pgdata, generated)
 
     _log_start(ctx, tuning, user, saved)
@@ -257,8 +289,12 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
     _validate(ctx, generated, sources, saved, child_env, floors, tuning, user)
     saved["facts"] = {"memory_mb": tuning.memory_mb, "cpus": tuning.cpus}
     _save_state(s.pgdata, saved)
-    log.info(C, T, f"starting PostgreSQL {ctx.pg_major} (role {s.role}, port {s.port}) "
-             f"after {time.monotonic() - started:.2f}s of preparation")
+    log.info(
+        C,
+        T,
+        f"starting PostgreSQL {ctx.pg_major} (role {s.role}, port {s.port}) "
+        f"after {time.monotonic() - started:.2f}s of preparation",
+    )
     execute.exec_postgres(bindir, s.pgdata, args, settings_mod.scrubbed_env(child_env))
 
 
@@ -274,8 +310,12 @@ def _apply_pre_hooks(ctx: Context, account: privileges.Account) -> None:
         mod = _optional("entrypoint.apply.archive")
         if mod is not None:
             text = hooks.archive.pgbackrest_config(
-                hooks.archive_settings, pgdata=str(s.pgdata), socket_dir=str(s.socket_dir), port=s.port,
-                superuser=s.user)
+                hooks.archive_settings,
+                pgdata=str(s.pgdata),
+                socket_dir=str(s.socket_dir),
+                port=s.port,
+                superuser=s.user,
+            )
             mod.install(hooks.archive_settings, text, hooks.archive_existing, uid=uid, gid=gid)
 
 
@@ -291,13 +331,18 @@ def _generated_files(ctx: Context, tuning: Any, role_conf: Mapping[str, str]) ->
     s = ctx.settings
     aza = s.pgdata / detect_pgdata.AZA_DIR
     base = plan.base_conf(
-        listen_addresses=s.listen_addresses, socket_dir=str(s.socket_dir), hba_file=str(aza / "pg_hba.conf"),
-        ident_file=str(aza / "pg_ident.conf"), preload=ctx.preload, db=s.db,
+        listen_addresses=s.listen_addresses,
+        socket_dir=str(s.socket_dir),
+        hba_file=str(aza / "pg_hba.conf"),
+        ident_file=str(aza / "pg_ident.conf"),
+        preload=ctx.preload,
+        db=s.db,
     )
     auto = tuning.to_conf()
     if tuning.enabled:
-        auto += conf.render(plan.facts_conf(tuning.memory_source, tuning.memory_mb, tuning.cpu_source,
-                                            tuning.cpus))
+        auto += conf.render(
+            plan.facts_conf(tuning.memory_source, tuning.memory_mb, tuning.cpu_source, tuning.cpus)
+        )
     files = {"conf.d/" + plan.BASE_FILE: base, "conf.d/" + plan.AUTO_FILE: auto}
     if role_conf:
         files["conf.d/" + plan.ROLE_FILE] = plan.extra_conf(role_conf, f"POSTGRES_ROLE={s.role}")
@@ -312,11 +357,15 @@ def _generated_files(ctx: Context, tuning: Any, role_conf: Mapping[str, str]) ->
     network_type = "host"
     if ctx.hooks.tls is not None:
         network_type = ctx.hooks.tls.hba_connection_type(ctx.hooks.tls_settings)
-    files["pg_hba.conf"] = hba.render_hba(hba.HbaInput(
-        superuser=s.user, auth_method=s.host_auth_method, cidrs=s.hba_cidrs,
-        replication_user=s.replication_user if (s.replication_enabled or s.role == "primary") else None,
-        network_type=network_type,
-    ))
+    files["pg_hba.conf"] = hba.render_hba(
+        hba.HbaInput(
+            superuser=s.user,
+            auth_method=s.host_auth_method,
+            cidrs=s.hba_cidrs,
+            replication_user=s.replication_user if (s.replication_enabled or s.role == "primary") else None,
+            network_type=network_type,
+        )
+    )
     files["pg_ident.conf"] = hba.render_ident(s.user, ctx.os_users)
     return plan.GeneratedFiles(files)
 
@@ -341,7 +390,9 @@ def _write_generated(pgdata: Path, generated: plan.GeneratedFiles) -> None:
 # --- first boot ---------------------------------------------------------------------------------------
 
 
-def _first_boot(ctx: Context, tuning: Any, generated: plan.GeneratedFiles, env: Mapping[str, str]) -> dict[str, Any]:
+def _first_boot(
+    ctx: Context, tuning: Any, generated: plan.GeneratedFiles, env: Mapping[str, str]
+) -> dict[str, Any]:
     from entrypoint.apply import pg
     from entrypoint.sql import roles
 
@@ -350,12 +401,29 @@ def _first_boot(ctx: Context, tuning: Any, generated: plan.GeneratedFiles, env: 
     clean_env = settings_mod.scrubbed_env(env)
     verifier = roles.scram_verifier(s.password) if s.password is not None else None
     if s.host_auth_method == "trust":
-        log.warn(C, T, "POSTGRES_HOST_AUTH_METHOD=trust: ANYONE who can reach the server can log in as ANY "
-                 "role WITHOUT a password. Never use this outside a throw-away test.")
-    pg.initdb(ctx.bindir, staging, superuser=s.user, verifier=verifier, auth=s.host_auth_method,
-              waldir=s.initdb_waldir, extra_args=s.initdb_args, env=clean_env)
-    managed = [d.name for d in tuning.decisions] + ["listen_addresses", "max_connections", "shared_buffers",
-                                                     "max_wal_size", "min_wal_size"]
+        log.warn(
+            C,
+            T,
+            "POSTGRES_HOST_AUTH_METHOD=trust: ANYONE who can reach the server can log in as ANY "
+            "role WITHOUT a password. Never use this outside a throw-away test.",
+        )
+    pg.initdb(
+        ctx.bindir,
+        staging,
+        superuser=s.user,
+        verifier=verifier,
+        auth=s.host_auth_method,
+        waldir=s.initdb_waldir,
+        extra_args=s.initdb_args,
+        env=clean_env,
+    )
+    managed = [d.name for d in tuning.decisions] + [
+        "listen_addresses",
+        "max_connections",
+        "shared_buffers",
+        "max_wal_size",
+        "min_wal_size",
+    ]
     conf_path = staging / "postgresql.conf"
     fs.write_atomic(conf_path, plan.first_boot_postgresql_conf(conf_path.read_text(), managed), mode=0o600)
     (s.pgdata / detect_pgdata.AZA_DIR).mkdir(mode=0o700, exist_ok=True)
@@ -393,8 +461,9 @@ def _first_boot(ctx: Context, tuning: Any, generated: plan.GeneratedFiles, env: 
         scripts = detect_pgdata.init_scripts(s.initdb_d)
         script_env = {**env, "PGDATA": str(staging), "POSTGRES_USER": su, "POSTGRES_DB": s.db}
         for script in scripts:
-            pg.run_init_script(script, server, user=su, dbname=s.db, bindir=ctx.bindir, env=clean_env,
-                               script_env=script_env)
+            pg.run_init_script(
+                script, server, user=su, dbname=s.db, bindir=ctx.bindir, env=clean_env, script_env=script_env
+            )
     saved["passwords"] = {role: roles.secret_fingerprint(pw, salt) for role, pw in s.secrets().items()}
     _save_state(s.pgdata, saved)
     pg.promote_staging(staging, s.pgdata, keep=detect_pgdata.AZA_DIR)
@@ -417,7 +486,9 @@ def _save_state(pgdata: Path, saved: Mapping[str, Any]) -> None:
     fs.write_secret(path, text)
 
 
-def _log_start(ctx: Context, tuning: Any, user: Mapping[str, tuple[str, str]], saved: Mapping[str, Any]) -> None:
+def _log_start(
+    ctx: Context, tuning: Any, user: Mapping[str, tuple[str, str]], saved: Mapping[str, Any]
+) -> None:
     s = ctx.settings
     log.info(C, AUTO, tuning.summary())
     if not tuning.enabled:
@@ -427,32 +498,46 @@ def _log_start(ctx: Context, tuning: Any, user: Mapping[str, tuple[str, str]], s
     changed = plan.facts_changed(saved.get("facts") or {}, tuning.memory_mb, tuning.cpus)
     if changed:
         log.info(C, AUTO, changed)
+    by_user = [name for name in tuning.overridden if name in user]
+    if by_user:
+        from entrypoint.tuning import tune
+
+        baseline = tune(
+            ctx.settings.autoconfig, tuning.facts, ctx.pg_major, user={}, floors=ctx.floors
+        ).settings
+        for override in plan.overrides(baseline, user):
+            log.info(C, AUTO, override.message())
     for name in tuning.overridden:
-        if name in user:
-            value, label = user[name]
-            log.info(C, AUTO, f"{name}={value} set by {label} overrides auto-config")
-        else:
+        if name not in user:
             with contextlib.suppress(KeyError):
                 d = tuning.decision(name)
-                log.info(C, AUTO, f"{name}={d.value} set by {d.source} overrides auto-config")
+                log.info(C, AUTO, f"{name}={d.value} set by {d.source}")
     for name in ("listen_addresses", "hba_file", "ident_file", "unix_socket_directories"):
         if name in user:
             log.info(C, T, f"{name}={user[name][0]} set by {user[name][1]}")
-    preload = user["shared_preload_libraries"] if "shared_preload_libraries" in user else None
+    preload = user.get("shared_preload_libraries", None)
     if preload is not None:
         log.info(C, T, f"shared_preload_libraries={preload[0]} (set by {preload[1]})")
     else:
         log.info(C, T, f"shared_preload_libraries={','.join(ctx.preload)}")
     if s.host_auth_method == "trust":
-        log.warn(C, T, "POSTGRES_HOST_AUTH_METHOD=trust: every pg_hba line is trust; ANY client can log in "
-                 "as ANY role without a password")
+        log.warn(
+            C,
+            T,
+            "POSTGRES_HOST_AUTH_METHOD=trust: every pg_hba line is trust; ANY client can log in "
+            "as ANY role without a password",
+        )
     nets = ", ".join(("127.0.0.1/32", "::1/128", *s.hba_cidrs))
-    log.info(C, T, f"pg_hba: {s.host_auth_method} over TCP from {nets}; socket: {s.user} by peer for "
-             f"{', '.join(dict.fromkeys(ctx.os_users))}")
+    log.info(
+        C,
+        T,
+        f"pg_hba: {s.host_auth_method} over TCP from {nets}; socket: {s.user} by peer for "
+        f"{', '.join(dict.fromkeys(ctx.os_users))}",
+    )
 
 
 def _passwords(ctx: Context, saved: dict[str, Any], first_boot: bool, env: Mapping[str, str]) -> None:
-    from entrypoint.sql import roles
+    from entrypoint import scram
 
     s = ctx.settings
     if s.role == "replica" or first_boot:
@@ -463,14 +548,14 @@ def _passwords(ctx: Context, saved: dict[str, Any], first_boot: bool, env: Mappi
         saved["salt"] = salt_hex
     salt = bytes.fromhex(salt_hex)
     secrets = s.secrets()
-    current = {role: roles.secret_fingerprint(pw, salt) for role, pw in secrets.items()}
+    current = {role: scram.secret_fingerprint(pw, salt) for role, pw in secrets.items()}
     recorded = saved.get("passwords") or {}
     todo = plan.password_plan(current, recorded if isinstance(recorded, dict) else {})
     if not todo.needed:
         saved["passwords"] = current
         return
     from entrypoint.apply import pg
-    from entrypoint.sql import pgbouncer_auth
+    from entrypoint.sql import pgbouncer_auth, roles
 
     clean_env = settings_mod.scrubbed_env(env)
     stmts = []
@@ -497,8 +582,13 @@ def _passwords(ctx: Context, saved: dict[str, Any], first_boot: bool, env: Mappi
 
 
 def _validate(
-    ctx: Context, generated: plan.GeneratedFiles, sources: Sequence[detect_pgdata.UserSource],
-    saved: dict[str, Any], env: Mapping[str, str], floors: Mapping[str, int], tuning: Any,
+    ctx: Context,
+    generated: plan.GeneratedFiles,
+    sources: Sequence[detect_pgdata.UserSource],
+    saved: dict[str, Any],
+    env: Mapping[str, str],
+    floors: Mapping[str, int],
+    tuning: Any,
     user: Mapping[str, tuple[str, str]],
 ) -> None:
     s = ctx.settings
@@ -515,4 +605,3 @@ def _validate(
             if raw is not None and str(raw).strip().isdigit():
                 effective[name] = int(str(raw).strip())
         ctx.hooks.replica.check_floors(floors, effective)
-

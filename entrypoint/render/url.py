@@ -24,9 +24,7 @@ def _host(host: str) -> str:
     return part(host)
 
 
-def render(
-    *, host: str, port: int, dbname: str, user: str | None = None, password: str | None = None
-) -> str:
+def render(*, host: str, port: int, dbname: str, user: str | None = None, password: str | None = None) -> str:
     """``postgresql://user:password@host:port/dbname`` with every part encoded."""
     auth = ""
     if user is not None:

@@ -60,8 +60,14 @@ def _find_bindir() -> Path:
     if env:
         return Path(env)
     base = Path("/usr/lib/postgresql")
-    majors = sorted((int(p.name) for p in base.iterdir() if p.name.isdigit() and (p / "bin/postgres").exists()),
-                    reverse=True) if base.is_dir() else []
+    majors = (
+        sorted(
+            (int(p.name) for p in base.iterdir() if p.name.isdigit() and (p / "bin/postgres").exists()),
+            reverse=True,
+        )
+        if base.is_dir()
+        else []
+    )
     if majors:
         return base / str(majors[0]) / "bin"
     found = shutil.which("postgres")
@@ -87,11 +93,22 @@ def interpreter() -> tuple[list[str], dict[str, str]]:
     if os.geteuid() != 0 or _world_reachable(Path(sys.base_prefix)):
         return [sys.executable], {}
     system = Path("/usr/bin/python3")
-    probe = subprocess.run([str(system), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
-                           text=True, check=False, timeout=30) if system.exists() else None
+    probe = (
+        subprocess.run(
+            [str(system), "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if system.exists()
+        else None
+    )
     if probe is None or probe.stdout.strip() != str(tuple(sys.version_info[:2])):
-        raise RuntimeError(f"{sys.base_prefix} is not reachable by the postgres user and /usr/bin/python3 "
-                           "is not the same version: create the venv from a system python")
+        raise RuntimeError(
+            f"{sys.base_prefix} is not reachable by the postgres user and /usr/bin/python3 "
+            "is not the same version: create the venv from a system python"
+        )
     site = [p for p in sys.path if p.endswith("site-packages") and _world_reachable(Path(p))]
     return [str(system)], {"PYTHONPATH": ":".join([str(REPO), *site])}
 
@@ -154,11 +171,15 @@ class Instance:
 
     @classmethod
     def create(
-        cls, env: Mapping[str, str] | None = None, *, memory_mb: int | None = 1024, cpus: int | None = 2,
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        memory_mb: int | None = 1024,
+        cpus: int | None = 2,
         port: int | None = None,
     ) -> Instance:
         base = Path(tempfile.mkdtemp(prefix="aza-pg-test-", dir="/tmp"))
-        os.chmod(base, 0o755)
+        os.chmod(base, 0o755)  # noqa: S103 - the postgres user must traverse it after the privilege drop
         uid, gid = _postgres_ids() if os.geteuid() == 0 else (os.geteuid(), os.getegid())
         for sub in ("sock", "initdb.d", "conf.d"):
             (base / sub).mkdir(mode=0o755)
@@ -187,8 +208,9 @@ class Instance:
     def __enter__(self) -> Instance:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.cleanup()
 
     # --- paths ---------------------------------------------------------------------------------------
@@ -240,14 +262,25 @@ class Instance:
         log = self.log_path.open("ab")
         try:
             return subprocess.Popen(
-                self._argv(command, args), env=dict(env), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=str(REPO), start_new_session=True,
+                self._argv(command, args),
+                env=dict(env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(REPO),
+                start_new_session=True,
             )
         finally:
             log.close()
 
-    def run(self, args: Sequence[str] = (), *, timeout: float = 60, command: str = "postgres",
-            env: Mapping[str, str] | None = None) -> Result:
+    def run(
+        self,
+        args: Sequence[str] = (),
+        *,
+        timeout: float = 60,
+        command: str = "postgres",
+        env: Mapping[str, str] | None = None,
+    ) -> Result:
         """Run the entrypoint to completion (for inputs that must fail, or exec'd commands)."""
         mark = self.mark()
         proc = self._spawn(command, args, env if env is not None else self.env)
@@ -271,11 +304,14 @@ class Instance:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise StartFailed(f"the entrypoint exited with {self.proc.returncode} before it was ready",
-                                  self.output_since(self._start_mark))
+                raise StartFailed(
+                    f"the entrypoint exited with {self.proc.returncode} before it was ready",
+                    self.output_since(self._start_mark),
+                )
             ready = subprocess.run(
                 [str(BINDIR / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "1"],
-                check=False, timeout=10,
+                check=False,
+                timeout=10,
             )
             if ready.returncode == 0:
                 return
@@ -315,16 +351,29 @@ class Instance:
         from entrypoint.render import conninfo
 
         user = user or self.env.get("POSTGRES_USER") or "postgres"
-        params = {"host": "127.0.0.1", "port": str(self.port), "user": user,
-                  "dbname": dbname or self.env.get("POSTGRES_DB") or user, "connect_timeout": "10"}
-        pw = password if password is not None else (self.env.get("POSTGRES_PASSWORD") if user == (
-            self.env.get("POSTGRES_USER") or "postgres") else None)
+        params = {
+            "host": "127.0.0.1",
+            "port": str(self.port),
+            "user": user,
+            "dbname": dbname or self.env.get("POSTGRES_DB") or user,
+            "connect_timeout": "10",
+        }
+        pw = (
+            password
+            if password is not None
+            else (
+                self.env.get("POSTGRES_PASSWORD")
+                if user == (self.env.get("POSTGRES_USER") or "postgres")
+                else None
+            )
+        )
         if pw is not None:
             params["password"] = pw
         return conninfo.render(params)
 
-    def connect(self, user: str | None = None, password: str | None = None, dbname: str | None = None,
-                **kwargs: Any) -> Any:
+    def connect(
+        self, user: str | None = None, password: str | None = None, dbname: str | None = None, **kwargs: Any
+    ) -> Any:
         import psycopg
 
         return psycopg.connect(self.dsn(user, password, dbname), autocommit=True, **kwargs)
@@ -354,7 +403,9 @@ def _killpg(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running(env: Mapping[str, str] | None = None, args: Sequence[str] = (), **kwargs: Any) -> Iterator[Instance]:
+def running(
+    env: Mapping[str, str] | None = None, args: Sequence[str] = (), **kwargs: Any
+) -> Iterator[Instance]:
     """``with running(env) as pg:`` a started instance, always cleaned up."""
     with Instance.create(env, **kwargs) as pg:
         pg.start(args)

@@ -1,4 +1,4 @@
-"""`aza-pg healthcheck` exit codes against real servers: up, down, wrong role, replica in recovery, custom DB."""
+"""`aza-pg healthcheck` exit codes against real servers: up, down, wrong role, in recovery, custom DB."""
 
 from __future__ import annotations
 

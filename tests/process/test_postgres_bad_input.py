@@ -19,18 +19,39 @@ SECRETS = Path("/tmp") / f"aza-pg-bad-input-{os.getpid()}"
 CASES: list[tuple[str, dict[str, str], list[str], str, str]] = [
     ("role-unknown", {"POSTGRES_ROLE": "master"}, [], "POSTGRES_ROLE", "both"),
     ("password-both-forms", {"POSTGRES_PASSWORD_FILE": "{secrets}/pw"}, [], "POSTGRES_PASSWORD_FILE", "both"),
-    ("password-file-missing", {"POSTGRES_PASSWORD": "", "POSTGRES_PASSWORD_FILE": "/nonexistent/pw"}, [],
-     "POSTGRES_PASSWORD_FILE", "both"),
-    ("password-file-empty", {"POSTGRES_PASSWORD": "", "POSTGRES_PASSWORD_FILE": "{secrets}/empty"}, [],
-     "empty", "both"),
-    ("password-file-is-dir", {"POSTGRES_PASSWORD": "", "POSTGRES_PASSWORD_FILE": "{secrets}"}, [],
-     "POSTGRES_PASSWORD_FILE", "both"),
+    (
+        "password-file-missing",
+        {"POSTGRES_PASSWORD": "", "POSTGRES_PASSWORD_FILE": "/nonexistent/pw"},
+        [],
+        "POSTGRES_PASSWORD_FILE",
+        "both",
+    ),
+    (
+        "password-file-empty",
+        {"POSTGRES_PASSWORD": "", "POSTGRES_PASSWORD_FILE": "{secrets}/empty"},
+        [],
+        "empty",
+        "both",
+    ),
+    (
+        "password-file-is-dir",
+        {"POSTGRES_PASSWORD": "", "POSTGRES_PASSWORD_FILE": "{secrets}"},
+        [],
+        "POSTGRES_PASSWORD_FILE",
+        "both",
+    ),
     ("password-missing", {"POSTGRES_PASSWORD": ""}, [], "POSTGRES_PASSWORD", "empty"),
     ("password-newline", {"POSTGRES_PASSWORD": "a\nb"}, [], "POSTGRES_PASSWORD", "both"),
     ("user-bad-chars", {"POSTGRES_USER": "bad name!"}, [], "POSTGRES_USER", "both"),
     ("user-reserved", {"POSTGRES_USER": "pg_admin"}, [], "POSTGRES_USER", "both"),
     ("db-bad-chars", {"POSTGRES_DB": "a b;"}, [], "POSTGRES_DB", "both"),
-    ("auth-method-unknown", {"POSTGRES_HOST_AUTH_METHOD": "password123"}, [], "POSTGRES_HOST_AUTH_METHOD", "both"),
+    (
+        "auth-method-unknown",
+        {"POSTGRES_HOST_AUTH_METHOD": "password123"},
+        [],
+        "POSTGRES_HOST_AUTH_METHOD",
+        "both",
+    ),
     ("port-out-of-range", {"PGPORT": "70000"}, [], "PGPORT", "both"),
     ("port-not-number", {"PGPORT": "fivefour"}, [], "PGPORT", "both"),
     ("memory-garbage", {"POSTGRES_MEMORY": "lots"}, [], "POSTGRES_MEMORY", "both"),
@@ -42,16 +63,37 @@ CASES: list[tuple[str, dict[str, str], list[str], str, str]] = [
     ("max-connections-zero", {"POSTGRES_MAX_CONNECTIONS": "0"}, [], "POSTGRES_MAX_CONNECTIONS", "both"),
     ("shared-buffers-garbage", {"POSTGRES_SHARED_BUFFERS": "huge"}, [], "POSTGRES_SHARED_BUFFERS", "both"),
     ("auto-config-maybe", {"POSTGRES_AUTO_CONFIG": "maybe"}, [], "POSTGRES_AUTO_CONFIG", "both"),
-    ("primary-without-replication-password", {"POSTGRES_ROLE": "primary"}, [], "PG_REPLICATION_PASSWORD", "both"),
+    (
+        "primary-without-replication-password",
+        {"POSTGRES_ROLE": "primary"},
+        [],
+        "PG_REPLICATION_PASSWORD",
+        "both",
+    ),
     ("replica-without-primary", {"POSTGRES_ROLE": "replica"}, [], "replica", "both"),
     ("slot-name-bad", {"REPLICATION_SLOT_NAME": "Bad-Slot"}, [], "REPLICATION_SLOT_NAME", "both"),
     ("replication-user-is-superuser", {"PG_REPLICATION_USER": "postgres"}, [], "PG_REPLICATION_USER", "both"),
-    ("replication-password-file-unreadable",
-     {"PG_REPLICATION_PASSWORD_FILE": "/nonexistent/repl"}, [], "PG_REPLICATION_PASSWORD_FILE", "both"),
-    ("bouncer-pass-both-forms", {"PGBOUNCER_AUTH_PASS": "x", "PGBOUNCER_AUTH_PASS_FILE": "{secrets}/pw"}, [],
-     "PGBOUNCER_AUTH_PASS", "both"),
-    ("exporter-password-file-missing", {"POSTGRES_EXPORTER_PASSWORD_FILE": "/nonexistent/exp"}, [],
-     "POSTGRES_EXPORTER_PASSWORD_FILE", "both"),
+    (
+        "replication-password-file-unreadable",
+        {"PG_REPLICATION_PASSWORD_FILE": "/nonexistent/repl"},
+        [],
+        "PG_REPLICATION_PASSWORD_FILE",
+        "both",
+    ),
+    (
+        "bouncer-pass-both-forms",
+        {"PGBOUNCER_AUTH_PASS": "x", "PGBOUNCER_AUTH_PASS_FILE": "{secrets}/pw"},
+        [],
+        "PGBOUNCER_AUTH_PASS",
+        "both",
+    ),
+    (
+        "exporter-password-file-missing",
+        {"POSTGRES_EXPORTER_PASSWORD_FILE": "/nonexistent/exp"},
+        [],
+        "POSTGRES_EXPORTER_PASSWORD_FILE",
+        "both",
+    ),
     ("hba-cidr-bad", {"POSTGRES_HBA_CIDRS": "10.0.0.0/33"}, [], "POSTGRES_HBA_CIDRS", "both"),
     ("initdb-args-reserved", {"POSTGRES_INITDB_ARGS": "--pwfile=/x"}, [], "POSTGRES_INITDB_ARGS", "both"),
     ("initdb-args-unbalanced", {"POSTGRES_INITDB_ARGS": "--locale='C"}, [], "POSTGRES_INITDB_ARGS", "both"),
@@ -87,10 +129,15 @@ def test_at_least_25_cases() -> None:
     assert len(CASES) >= 25
 
 
-@pytest.mark.parametrize(("changes", "args", "words", "applies"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("changes", "args", "words", "applies"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_input_exits_2_with_one_line_and_changes_nothing(
-    instances: dict[str, Instance], changes: dict[str, str], args: list[str], words: str, applies: str,
+    instances: dict[str, Instance],
+    changes: dict[str, str],
+    args: list[str],
+    words: str,
+    applies: str,
 ) -> None:
     kinds = ["empty", "initialised"] if applies == "both" else ["empty"]
     for kind in kinds:

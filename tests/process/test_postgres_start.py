@@ -18,16 +18,41 @@ from tests.process.pgharness import BINDIR, PG_MAJOR, PYTHON, PYTHON_ENV, REPO, 
 
 pytestmark = pytest.mark.process
 
-TUNED = ("shared_buffers", "effective_cache_size", "maintenance_work_mem", "work_mem", "max_connections",
-         "max_wal_size", "wal_buffers", "max_parallel_workers")
+TUNED = (
+    "shared_buffers",
+    "effective_cache_size",
+    "maintenance_work_mem",
+    "work_mem",
+    "max_connections",
+    "max_wal_size",
+    "wal_buffers",
+    "max_parallel_workers",
+)
 
 
 def _tune_cli(memory: int, cpus: int) -> dict[str, str]:
     """What `aza-pg tune` prints for the same inputs (JSON)."""
     proc = subprocess.run(
-        [*PYTHON, "-m", "entrypoint", "tune", "--memory", str(memory), "--cpus", str(cpus),
-         "--pg-version", str(PG_MAJOR), "--format", "json"],
-        capture_output=True, text=True, check=True, timeout=60, cwd=REPO, env={**os.environ, **PYTHON_ENV},
+        [
+            *PYTHON,
+            "-m",
+            "entrypoint",
+            "tune",
+            "--memory",
+            str(memory),
+            "--cpus",
+            str(cpus),
+            "--pg-version",
+            str(PG_MAJOR),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, **PYTHON_ENV},
     )
     data = json.loads(proc.stdout)
     return {k: str(v) for k, v in data["settings"].items()}
@@ -53,7 +78,9 @@ def test_fresh_start_applies_exactly_what_tune_computes() -> None:
         pg.start()
         out = pg.start_output()
         assert "initdb: initialising a new cluster" in out
-        summary = [ln for ln in out.splitlines() if ln.startswith("[POSTGRES] [AUTO-CONFIG] RAM: 2048MB (manual)")]
+        summary = [
+            ln for ln in out.splitlines() if ln.startswith("[POSTGRES] [AUTO-CONFIG] RAM: 2048MB (manual)")
+        ]
         assert len(summary) == 1, out
         expected = _tune_cli(2048, 2)
         generated = str(pg.pgdata / "aza-pg/conf.d/10-auto-config.conf")
@@ -66,33 +93,44 @@ def test_fresh_start_applies_exactly_what_tune_computes() -> None:
         assert pg.query("SHOW shared_buffers")[0][0] == expected["shared_buffers"]
         # checksums, UTF-8, scram
         assert pg.query("SHOW data_checksums")[0][0] == "on"
-        assert pg.query("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname='postgres'")[0][0] \
+        assert (
+            pg.query("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname='postgres'")[0][0]
             == "UTF8"
-        assert pg.query("SELECT rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid WHERE rolname='postgres'")[0][0]
+        )
+        assert pg.query("SELECT rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid WHERE rolname='postgres'")[
+            0
+        ][0]
         assert pg.query("SHOW shared_preload_libraries")[0][0] == "pg_stat_statements"
         assert "shared_preload_libraries=pg_stat_statements" in out
+
+
+def _psql(host: str, port: int, user: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    """psql as root (like `docker exec ... psql`), without any password unless given."""
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+    if password is not None:
+        env["PGPASSWORD"] = password
+    cmd = [str(BINDIR / "psql"), "-h", host, "-p", str(port), "-d", "postgres", "-U", user, "-XAtw"]
+    return subprocess.run(
+        [*cmd, "-c", "SELECT current_user"], capture_output=True, text=True, env=env, check=False, timeout=30
+    )
 
 
 def test_local_socket_superuser_without_password_but_not_other_roles() -> None:
     with Instance.create() as pg:
         pg.start()
         pg.query("CREATE ROLE app LOGIN PASSWORD 'app-secret'")
-        env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
-        base = [str(BINDIR / "psql"), "-h", str(pg.socket_dir), "-p", str(pg.port), "-d", "postgres", "-XAtw"]
-        ok = subprocess.run([*base, "-U", "postgres", "-c", "SELECT current_user"], capture_output=True,
-                            text=True, env=env, check=False, timeout=30)
-        assert ok.returncode == 0 and ok.stdout.strip() == "postgres", ok.stderr
-        denied = subprocess.run([*base, "-U", "app", "-c", "SELECT 1"], capture_output=True, text=True,
-                                env=env, check=False, timeout=30)
-        assert denied.returncode != 0 and "password" in denied.stderr
-        with_pw = subprocess.run([*base, "-U", "app", "-c", "SELECT current_user"], capture_output=True,
-                                 text=True, env={**env, "PGPASSWORD": "app-secret"}, check=False, timeout=30)
-        assert with_pw.returncode == 0 and with_pw.stdout.strip() == "app"
-        # TCP never trusts: no password -> refused
-        tcp = subprocess.run([str(BINDIR / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres",
-                              "-XAtw", "-c", "SELECT 1"], capture_output=True, text=True, env=env, check=False,
-                             timeout=30)
-        assert tcp.returncode != 0
+        sock = str(pg.socket_dir)
+        ok = _psql(sock, pg.port, "postgres")
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout.strip() == "postgres"
+        denied = _psql(sock, pg.port, "app")
+        assert denied.returncode != 0
+        assert "password" in denied.stderr
+        with_pw = _psql(sock, pg.port, "app", "app-secret")
+        assert with_pw.returncode == 0
+        assert with_pw.stdout.strip() == "app"
+        # TCP never trusts: the superuser without a password is refused
+        assert _psql("127.0.0.1", pg.port, "postgres").returncode != 0
 
 
 def test_minus_c_argument_wins_and_is_logged() -> None:
@@ -102,26 +140,35 @@ def test_minus_c_argument_wins_and_is_logged() -> None:
         assert pg.query("SHOW shared_buffers")[0][0] == "200MB"
         assert pg.query("SHOW work_mem")[0][0] == "3MB"
         out = pg.start_output()
-        assert "shared_buffers=200MB set by -c argument overrides auto-config" in out
-        assert "work_mem=3MB set by -c argument overrides auto-config" in out
+        computed = _tune_cli(1024, 2)
+        assert (
+            f"shared_buffers=200MB set by -c argument overrides the computed {computed['shared_buffers']}"
+            in out
+        )
+        assert f"work_mem=3MB set by -c argument overrides the computed {computed['work_mem']}" in out
 
 
 def test_alter_system_wins_after_restart_and_mounted_file_beats_auto_config() -> None:
+    computed = _tune_cli(1024, 2)
     with Instance.create() as pg:
         pg.copy_pgdata_from(template_pgdata())
         (pg.conf_d / "custom.conf").write_text("maintenance_work_mem = '77MB'\n")
         pg.start()
         assert pg.query("SHOW maintenance_work_mem")[0][0] == "77MB"
-        assert f"maintenance_work_mem=77MB set by {pg.conf_d / 'custom.conf'} overrides auto-config" \
-            in pg.start_output()
+        assert (
+            f"maintenance_work_mem=77MB set by {pg.conf_d / 'custom.conf'} overrides the computed "
+            f"{computed['maintenance_work_mem']}" in pg.start_output()
+        )
         pg.query("ALTER SYSTEM SET shared_buffers = '300MB'")
         pg.stop()
         pg.start()
         assert pg.query("SHOW shared_buffers")[0][0] == "300MB"
         _, sourcefile = _effective(pg, "shared_buffers")
         assert sourcefile.endswith("postgresql.auto.conf")
-        assert "shared_buffers=300MB set by ALTER SYSTEM (postgresql.auto.conf) overrides auto-config" \
-            in pg.start_output()
+        assert (
+            "shared_buffers=300MB set by ALTER SYSTEM (postgresql.auto.conf) overrides the computed "
+            f"{computed['shared_buffers']}" in pg.start_output()
+        )
 
 
 def test_second_start_recomputes_without_initdb_and_reports_the_change() -> None:
@@ -133,7 +180,8 @@ def test_second_start_recomputes_without_initdb_and_reports_the_change() -> None
         pg.env["POSTGRES_MEMORY"] = "2048"
         pg.start()
         out = pg.start_output()
-        assert "initdb" not in out and "init script" not in out
+        assert "initdb" not in out
+        assert "init script" not in out
         assert pg.query("SHOW shared_buffers")[0][0] == "512MB"
         assert "resources changed since the last start: memory 1024MB -> 2048MB" in out
         assert pg.query("SELECT count(*) FROM once")[0][0] == 1
@@ -152,7 +200,9 @@ def test_auto_config_off_writes_no_computed_values() -> None:
 
 
 def _zstd(data: bytes) -> bytes:
-    return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True, check=True, timeout=30).stdout
+    return subprocess.run(
+        ["zstd", "-q", "-c"], input=data, capture_output=True, check=True, timeout=30
+    ).stdout
 
 
 def test_init_scripts_of_every_type_run_once_in_order() -> None:
@@ -160,7 +210,8 @@ def test_init_scripts_of_every_type_run_once_in_order() -> None:
         d = pg.initdb_d
         (d / "00-table.sql").write_text("CREATE TABLE steps(n serial, name text);\n")
         (d / "10-shell.sh").write_text(
-            'psql -v ON_ERROR_STOP=1 -c "INSERT INTO steps(name) VALUES (\'sh:$POSTGRES_DB\')"\n')
+            "psql -v ON_ERROR_STOP=1 -c \"INSERT INTO steps(name) VALUES ('sh:$POSTGRES_DB')\"\n"
+        )
         (d / "20-plain.sql").write_text("INSERT INTO steps(name) VALUES ('sql');\n")
         (d / "30-gz.sql.gz").write_bytes(gzip.compress(b"INSERT INTO steps(name) VALUES ('gz');\n"))
         (d / "40-xz.sql.xz").write_bytes(lzma.compress(b"INSERT INTO steps(name) VALUES ('xz');\n"))
@@ -183,11 +234,13 @@ def test_failing_init_script_aborts_and_next_start_is_not_initialised() -> None:
         result = pg.run(timeout=120)
         assert result.returncode == 1
         fatal = [ln for ln in result.output.splitlines() if "[FATAL]" in ln]
-        assert len(fatal) == 1 and "init script 20-bad.sql failed" in fatal[0], result.output
+        assert len(fatal) == 1, result.output
+        assert "init script 20-bad.sql failed" in fatal[0]
         assert not (pg.pgdata / "PG_VERSION").exists()
         # a plain start must not come up with the half-made cluster: it initialises again and fails again
         again = pg.run(timeout=120)
-        assert again.returncode == 1 and "initdb: initialising a new cluster" in again.output
+        assert again.returncode == 1
+        assert "initdb: initialising a new cluster" in again.output
         assert "incomplete cluster a failed first boot left behind" in again.output
         (pg.initdb_d / "20-bad.sql").write_text("SELECT 1;\n")
         pg.start()
@@ -202,7 +255,8 @@ def test_signal_stops_cleanly_within_5s_and_next_start_has_no_recovery(sig: int)
         pg.query("CREATE TABLE t AS SELECT generate_series(1, 1000) AS i")
         took = pg.stop(sig, timeout=10)
         assert took < 5.0
-        assert pg.proc is not None and pg.proc.returncode == 0
+        assert pg.proc is not None
+        assert pg.proc.returncode == 0
         mark = pg.mark()
         pg.start()
         out = pg.output_since(mark)
@@ -214,7 +268,8 @@ def test_signal_stops_cleanly_within_5s_and_next_start_has_no_recovery(sig: int)
 def test_exec_runs_other_commands_as_is() -> None:
     with Instance.create() as pg:
         result = pg.run(["bash", "-c", "echo hello-from-bash; exit 7"])
-        assert result.returncode == 7 and "hello-from-bash" in result.output
+        assert result.returncode == 7
+        assert "hello-from-bash" in result.output
         assert not pg.pgdata.exists()
 
 
