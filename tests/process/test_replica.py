@@ -245,3 +245,14 @@ def test_promote(pair: tuple[Instance, Instance]) -> None:
     again = replica.run(command="promote", timeout=60)
     assert again.returncode == 0
     assert "already" in again.output
+
+    # Still configured as a replica, the promoted node refuses to start rather than guess; as a primary
+    # it starts and keeps its data.
+    replica.stop(signal.SIGINT)
+    refused = replica.run(timeout=90)
+    assert refused.returncode == 1, refused.output
+    assert "Set POSTGRES_ROLE=primary" in refused.output
+    replica.env["POSTGRES_ROLE"] = "primary"
+    replica.start()
+    assert value(replica, "SELECT pg_is_in_recovery()") is False
+    assert value(replica, "SELECT count(*) FROM promoted") == 1
