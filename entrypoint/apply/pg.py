@@ -20,7 +20,7 @@ from psycopg import sql
 
 from entrypoint import log
 from entrypoint.apply import fs
-from entrypoint.errors import RuntimeFailure
+from entrypoint.errors import ConfigError, RuntimeFailure
 
 COMPONENT = "POSTGRES"
 TOPIC = "ENTRYPOINT"
@@ -269,7 +269,7 @@ def validate(bindir: Path, pgdata: Path, args: Sequence[str], env: Mapping[str, 
     cmd = [str(bindir / "postgres"), "-D", str(pgdata), *_config_args(args), "-C", "shared_buffers"]
     proc = subprocess.run(cmd, env=dict(env), capture_output=True, text=True, check=False, timeout=120)
     if proc.returncode != 0:
-        raise RuntimeFailure(f"PostgreSQL rejects the configuration: {_tail(proc.stderr + proc.stdout)}")
+        raise ConfigError(f"PostgreSQL rejects the configuration: {_tail(proc.stderr + proc.stdout)}")
 
 
 def _config_args(args: Sequence[str]) -> list[str]:

@@ -240,6 +240,12 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         ctx.os_users = ["root", account.name]
     else:
         account = privileges.current()
+        try:
+            s.pgdata.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"cannot create PGDATA={s.pgdata} as {account.name}: {exc.strerror}"
+            ) from None
         _apply_pre_hooks(ctx, account)
         ctx.os_users = ["root", "postgres", account.name]
     ctx.account = account
@@ -268,7 +274,7 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
     if first_boot:
         if state.staging_leftover:
             log.warn(C, T, "removing the incomplete cluster a failed first boot left behind")
-            shutil.rmtree(s.pgdata / detect_pgdata.STAGING)
+            _remove_failed_staging(s)
         saved = _first_boot(ctx, tuning, generated, child_env)
         state = detect_pgdata.inspect(s.pgdata)
         sources = detect_pgdata.user_sources(s.pgdata, s.conf_d, args)
@@ -296,6 +302,19 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         f"after {time.monotonic() - started:.2f}s of preparation",
     )
     execute.exec_postgres(bindir, s.pgdata, args, settings_mod.scrubbed_env(child_env))
+
+
+def _remove_failed_staging(s: Settings) -> None:
+    """The staging dir of a failed first boot, and the WAL it wrote into POSTGRES_INITDB_WALDIR."""
+    staging = s.pgdata / detect_pgdata.STAGING
+    wal = staging / "pg_wal"
+    if s.initdb_waldir is not None and wal.is_symlink() and Path(os.readlink(wal)) == s.initdb_waldir:
+        for entry in s.initdb_waldir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    shutil.rmtree(staging)
 
 
 def _apply_pre_hooks(ctx: Context, account: privileges.Account) -> None:

@@ -292,3 +292,32 @@ def test_postmaster_is_the_exec_d_process_with_oom_settings_and_not_root() -> No
             assert Path(f"/proc/{bpid}/oom_score_adj").read_text().strip() == "900"
         assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() != "900"
         assert backend
+
+
+def test_bad_value_in_a_mounted_file_fails_fast_with_one_line_naming_it() -> None:
+    with Instance.create() as pg:
+        pg.copy_pgdata_from(template_pgdata())
+        (pg.conf_d / "broken.conf").write_text("work_mem = 'banana'\n")
+        result = pg.run(timeout=60)
+        assert result.returncode == 2, result.output
+        fatal = [ln for ln in result.output.splitlines() if "[FATAL]" in ln]
+        assert len(fatal) == 1
+        assert "PostgreSQL rejects the configuration" in fatal[0]
+        assert "work_mem" in fatal[0]
+        (pg.conf_d / "broken.conf").unlink()
+        pg.start()
+        assert pg.query("SELECT 1") == [(1,)]
+
+
+def test_failed_first_boot_with_a_wal_directory_can_be_retried() -> None:
+    with Instance.create() as pg:
+        waldir = pg.base / "wal"
+        pg.env["POSTGRES_INITDB_WALDIR"] = str(waldir)
+        (pg.initdb_d / "10-bad.sql").write_text("SELECT broken;\n")
+        assert pg.run(timeout=120).returncode == 1
+        assert not (pg.pgdata / "PG_VERSION").exists()
+        (pg.initdb_d / "10-bad.sql").write_text("SELECT 1;\n")
+        pg.start()
+        assert (pg.pgdata / "pg_wal").is_symlink()
+        assert Path(os.readlink(pg.pgdata / "pg_wal")) == waldir
+        assert pg.query("SHOW data_checksums") == [("on",)]
