@@ -46,9 +46,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def as_postgres(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([RUNUSER, "-u", "postgres", "--", *argv], check=True, text=True,  # type: ignore[call-overload]
-                          capture_output=True, timeout=1800, **kwargs)
+def as_postgres(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RUNUSER, "-u", "postgres", "--", *argv], check=True, text=True,
+                          capture_output=True, timeout=1800)
 
 
 def clone_once(bindir: Path, port: int, pgdata: Path) -> float:

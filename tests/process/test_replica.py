@@ -56,7 +56,7 @@ def execute(pg: Instance, sql: str, *params: Any) -> None:
 
 
 def streaming(replica: Instance) -> bool:
-    return value(replica, "SELECT status FROM pg_stat_wal_receiver") == "streaming"
+    return bool(value(replica, "SELECT status FROM pg_stat_wal_receiver") == "streaming")
 
 
 def sync_state(primary: Instance) -> str | None:
