@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -177,9 +178,10 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         "REPLICA_POSTGRES_EXPORTER_HOST_PORT",
     )}
     base_env = {
-        # the caller's stack settings must not leak in (PATH, HOME, DOCKER_* stay)
+        # the caller's stack settings must not leak in (PATH, HOME, DOCKER_* and image overrides stay)
         **{k: v for k, v in os.environ.items()
-           if not k.startswith(("POSTGRES_", "PG", "AZA_PG_", "COMPOSE_", "PROMETHEUS_"))},
+           if not k.startswith(("POSTGRES_", "PG", "AZA_PG_", "COMPOSE_", "PROMETHEUS_"))
+           or re.fullmatch(r"AZA_PG_\w*IMAGE", k)},
         "AZA_PG_NAME_PREFIX": prefix,
         "AZA_PG_MONITORING_NETWORK": network,
         "POSTGRES_PASSWORD": SUPERUSER_PASSWORD,
