@@ -117,3 +117,36 @@ def test_postmaster_address(tmp_path: Path) -> None:
     assert address is not None
     assert (address.pid, address.port, address.socket_dir) == (4242, 5433, "/var/run/postgresql")
     assert standby.postmaster_address(tmp_path / "missing") is None
+
+
+def test_move_into_place_puts_every_entry_in_pgdata_and_leaves_no_scratch(tmp_path: Path) -> None:
+    pgdata = tmp_path / "data"
+    work = pgdata / standby.CLONE_DIR
+    work.mkdir(parents=True)
+    _touch(work, "PG_VERSION", "base/", "global/", "pg_wal/", "standby.signal", "postgresql.conf")
+    _touch(pgdata, "aza-pg/")  # made by the postgres flow before the clone; kept
+    basebackup._move_into_place(work, pgdata)
+    assert sorted(p.name for p in pgdata.iterdir()) == [
+        "PG_VERSION", "aza-pg", "base", "global", "pg_wal", "postgresql.conf", "standby.signal"]
+    state = standby.inspect(pgdata)
+    assert state.has_cluster
+    assert state.standby_signal
+    assert state.leftovers == ()
+
+
+def test_a_move_stopped_half_way_is_recognised_and_undone(tmp_path: Path) -> None:
+    """Replays what _move_into_place does up to a crash after two renames, then the next start's cleanup."""
+    pgdata = tmp_path / "data"
+    work = pgdata / standby.CLONE_DIR
+    work.mkdir(parents=True)
+    _touch(work, "PG_VERSION", "base/", "global/", "pg_wal/")
+    _touch(pgdata, "lost+found/")
+    order = ["base", "global", "pg_wal", "PG_VERSION"]
+    (pgdata / standby.MOVE_LIST).write_text(json.dumps(order))
+    for name in order[:2]:
+        (work / name).rename(pgdata / name)
+    state = standby.inspect(pgdata)
+    assert not state.has_cluster
+    assert state.foreign == ()
+    basebackup.remove_leftovers(pgdata, state.leftovers)
+    assert sorted(p.name for p in pgdata.iterdir()) == ["lost+found"]
