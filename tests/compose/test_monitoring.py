@@ -43,7 +43,10 @@ MONITORING_DIR = REPO / "examples/prometheus"
 EXPORTER_PASSWORD = "p@ss w:rd/'\"\\%#?&=x" + uuid.uuid4().hex[:6]
 STATS_PASSWORD = "st@ts pw:x\\y'" + uuid.uuid4().hex[:6]
 SUPERUSER_PASSWORD = "super-" + uuid.uuid4().hex[:12]
-SHORT_FOR = {"ReplicationLag": "4s", "PgBouncerHighWait": "4s"}
+SHORT_FOR = dict.fromkeys((
+    "ReplicationLag", "PgBouncerHighWait", "PostgresDown", "ReplicaNotStreaming", "PgBouncerDown",
+    "PgBouncerExporterDown",
+), "4s")
 GUIDE_METRICS = (
     "pg_up", "pg_replication_lag_lag_seconds", "pg_postmaster_uptime_seconds",
     "pg_memory_settings_value_bytes", "pg_connection_usage_current_conn", "pg_connection_usage_max_conn",
@@ -377,3 +380,27 @@ def test_guide_alerts_are_loaded_and_quiet_otherwise(dep: Deployment) -> None:
     firing = {a["labels"]["alertname"] for a in dep.api("/api/v1/alerts")["alerts"] if a["state"] == "firing"}
     assert not firing & {"PostgresDown", "PostgresExporterDown", "PgBouncerExporterDown", "PgBouncerDown",
                          "ReplicaNotStreaming", "HighConnections", "AutoConfigMemoryFromMeminfo"}, firing
+
+
+def firing(dep: Deployment, name: str) -> list[dict[str, str]]:
+    return [a["labels"] for a in dep.api("/api/v1/alerts")["alerts"]
+            if a["labels"]["alertname"] == name and a["state"] == "firing"]
+
+
+def test_outages_fire_their_alerts(dep: Deployment) -> None:
+    """Last in the module: it stops services (the fixture's teardown removes everything anyway)."""
+    run(["docker", "stop", "-t", "10", dep.container("pgbouncer-primary")], timeout=60)
+    labels = wait_for("PgBouncerDown", lambda: firing(dep, "PgBouncerDown"), timeout=90)
+    assert labels[0]["instance"] == f"{dep.prefix}pgbouncer-exporter-primary:9127"
+
+    run(["docker", "stop", "-t", "10", dep.container("pgbouncer-exporter-primary")], timeout=60)
+    labels = wait_for("PgBouncerExporterDown", lambda: firing(dep, "PgBouncerExporterDown"), timeout=90)
+    assert labels[0]["job"] == "pgbouncer"
+
+    run(["docker", "stop", "-t", "30", dep.container("postgres-primary")], timeout=90)
+    labels = wait_for("PostgresDown", lambda: firing(dep, "PostgresDown"), timeout=90)
+    assert {label["stack"] for label in labels} == {"primary"}
+    labels = wait_for("ReplicaNotStreaming", lambda: firing(dep, "ReplicaNotStreaming"), timeout=90)
+    assert {label["stack"] for label in labels} == {"replica"}
+    # the exporters themselves stay reachable: a stopped database is not an exporter outage
+    assert not firing(dep, "PostgresExporterDown")
