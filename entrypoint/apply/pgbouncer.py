@@ -41,7 +41,10 @@ def identity(euid: int) -> Identity:
                 "(PgBouncer refuses to run as root)"
             ) from None
         return Identity(entry.pw_uid, entry.pw_gid, entry.pw_name, entry.pw_dir, switch=True)
-    entry = pwd.getpwuid(euid)
+    try:
+        entry = pwd.getpwuid(euid)
+    except KeyError:  # e.g. `docker run --user 12345`: a uid without a passwd entry is fine
+        return Identity(euid, os.getegid(), str(euid), "/", switch=False)
     return Identity(euid, os.getegid(), entry.pw_name, entry.pw_dir, switch=False)
 
 
