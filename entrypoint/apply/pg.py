@@ -1,7 +1,9 @@
 """Running PostgreSQL's own tools: initdb, a socket-only temporary server, single-user mode, ``postgres -C``.
 
 Every wait is bounded. Child processes get the scrubbed environment (no secrets); passwords travel only
-as SCRAM verifiers (see ``entrypoint.sql.roles``), in a 0600 file for initdb or on a pipe.
+as SCRAM verifiers (see ``entrypoint.scram``), in a 0600 file for initdb or on a pipe. SQL arrives here
+already rendered to text (composed with psycopg.sql before the privilege drop) and runs through psql or
+single-user mode, so after the drop this module needs no new Python import.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-
-from psycopg import sql
 
 from entrypoint import log
 from entrypoint.apply import fs
@@ -127,13 +127,6 @@ class TempServer:
         )
         return proc.returncode == 0
 
-    def conninfo(self, user: str, dbname: str) -> str:
-        from entrypoint.render import conninfo
-
-        return conninfo.render(
-            {"host": str(self.socket_dir), "port": str(self.port), "user": user, "dbname": dbname}
-        )
-
     def client_env(self, user: str, dbname: str) -> dict[str, str]:
         return {
             "PGHOST": str(self.socket_dir),
@@ -165,24 +158,35 @@ def temp_server(bindir: Path, datadir: Path, port: int, env: Mapping[str, str]) 
         server.stop()
 
 
-def run_sql(server: TempServer, user: str, dbname: str, statements: Sequence[sql.Composable]) -> None:
-    import psycopg
+def run_sql(server: TempServer, user: str, dbname: str, statements: Sequence[str], *, bindir: Path) -> None:
+    """Run rendered statements (one transaction-less script, stop at the first error) through psql."""
+    script = "".join(stmt + ";\n" for stmt in statements)
+    proc = subprocess.run(
+        [str(bindir / "psql"), "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-q", "--no-password", "-f", "-"],
+        input=script,
+        env={**server.env, **server.client_env(user, dbname)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeFailure(f"first-boot SQL in database {dbname!r} failed: {_tail(proc.stderr, 1)}")
 
-    try:
-        with psycopg.connect(server.conninfo(user, dbname), autocommit=True) as conn:
-            for stmt in statements:
-                conn.execute(sql.Composed([stmt]))
-    except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RuntimeFailure(f"first-boot SQL in database {dbname!r} failed: {first}") from None
 
-
-def database_exists(server: TempServer, user: str, dbname: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(server.conninfo(user, "postgres"), autocommit=True) as conn:
-        row = conn.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (dbname,)).fetchone()
-    return row is not None
+def database_exists(server: TempServer, user: str, dbname: str, *, bindir: Path) -> bool:
+    proc = subprocess.run(
+        [str(bindir / "psql"), "-XAt", "--no-password", "-v", f"name={dbname}", "-f", "-"],
+        input="SELECT count(*) FROM pg_catalog.pg_database WHERE datname = :'name';\n",
+        env={**server.env, **server.client_env(user, "postgres")},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if proc.returncode != 0:
+        raise RuntimeFailure(f"the temporary setup server did not answer: {_tail(proc.stderr, 1)}")
+    return proc.stdout.strip() == "1"
 
 
 _DECOMPRESS = {".gz": ["gzip", "-dc"], ".xz": ["xz", "-dc"], ".zst": ["zstd", "-dcq"]}
@@ -237,14 +241,14 @@ def single_user(
     bindir: Path,
     pgdata: Path,
     dbname: str,
-    statements: Sequence[sql.Composable],
+    statements: Sequence[str],
     env: Mapping[str, str],
 ) -> None:
-    """Run statements in single-user mode (no server, no socket): a cheap way to set passwords.
+    """Run rendered statements in single-user mode (no server, no socket): a cheap way to set passwords.
 
     Statements travel on stdin; ``exit_on_error`` turns any error into a non-zero exit.
     """
-    text = "".join(stmt.as_string(None) + ";\n\n" for stmt in statements)
+    text = "".join(stmt + ";\n\n" for stmt in statements)
     args = [
         str(bindir / "postgres"),
         "--single",

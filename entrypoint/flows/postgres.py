@@ -227,6 +227,13 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
     )
     user = plan.user_values(sources)
     tuning = _tune(ctx, user)  # ConfigError (e.g. below 512MB) before anything on disk changes
+    if s.role == "replica":
+        sqlplan = SqlPlan()
+    elif state.initialised:
+        sqlplan = _password_sql(ctx, state.state)
+    else:
+        sqlplan = _first_boot_sql(ctx)
+    _import_before_drop(ctx)
 
     # --- from here on, things change on disk ---------------------------------------------------------
     if os.geteuid() == 0:
@@ -237,6 +244,7 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
             privileges.ensure_dir(s.initdb_waldir, account, 0o700)
         _apply_pre_hooks(ctx, account)
         privileges.drop(account)
+        os.chdir("/")  # the caller's directory may be unreadable for postgres; children inherit it
         ctx.os_users = ["root", account.name]
     else:
         account = privileges.current()
@@ -275,7 +283,8 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         if state.staging_leftover:
             log.warn(C, T, "removing the incomplete cluster a failed first boot left behind")
             _remove_failed_staging(s)
-        saved = _first_boot(ctx, tuning, generated, child_env)
+        saved = _first_boot(ctx, tuning, generated, child_env, sqlplan)
+        sqlplan = SqlPlan(fingerprints=sqlplan.fingerprints, salt_hex=sqlplan.salt_hex)
         state = detect_pgdata.inspect(s.pgdata)
         sources = detect_pgdata.user_sources(s.pgdata, s.conf_d, args)
         user = plan.user_values(sources)
@@ -291,7 +300,7 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         _write_generated(s.pgdata, generated)
 
     _log_start(ctx, tuning, user, saved)
-    _passwords(ctx, saved, first_boot, child_env)
+    _passwords(ctx, saved, sqlplan, child_env)
     _validate(ctx, generated, sources, saved, child_env, floors, tuning, user)
     saved["facts"] = {"memory_mb": tuning.memory_mb, "cpus": tuning.cpus}
     _save_state(s.pgdata, saved)
@@ -302,6 +311,31 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         f"after {time.monotonic() - started:.2f}s of preparation",
     )
     execute.exec_postgres(bindir, s.pgdata, args, settings_mod.scrubbed_env(child_env))
+
+
+def _import_before_drop(ctx: Context) -> None:
+    """Import now everything the rest of this start runs in Python.
+
+    After the drop to the postgres user the interpreter may no longer be able to read its own files (a
+    venv or pyenv under /root, a checkout in a 0700 directory), so no module may be imported after it.
+    The process tests enforce this with an import guard (tests/process/pgharness.py). Everything below
+    is cheap; psycopg (slow to import) only for role replica, whose clone talks to the primary.
+    """
+    for name in (
+        "entrypoint.apply.pg",
+        "entrypoint.render.conf",
+        "entrypoint.render.hba",
+        "entrypoint.scram",
+        "entrypoint.tuning",
+        "entrypoint.detect.host",
+    ):
+        importlib.import_module(name)
+    if ctx.settings.role == "replica":
+        importlib.import_module("psycopg")
+        _optional("entrypoint.apply.basebackup")
+        preload = getattr(ctx.hooks.replica, "import_before_drop", None)
+        if callable(preload):
+            preload()
 
 
 def _remove_failed_staging(s: Settings) -> None:
@@ -409,16 +443,65 @@ def _write_generated(pgdata: Path, generated: plan.GeneratedFiles) -> None:
 # --- first boot ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SqlPlan:
+    """SQL rendered to text before the privilege drop: (database, statements) steps, in order."""
+
+    steps: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    roles: tuple[str, ...] = ()  # roles whose password the steps set
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    salt_hex: str = ""
+    superuser_verifier: str | None = None
+
+
+def _text(statements: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(stmt.as_string(None) for stmt in statements)
+
+
+def _first_boot_sql(ctx: Context) -> SqlPlan:
+    """Everything first boot runs in SQL, with passwords as SCRAM verifiers."""
+    from psycopg import sql
+
+    from entrypoint import scram
+    from entrypoint.sql import pgbouncer_auth, roles
+
+    s = ctx.settings
+    steps: list[tuple[str, tuple[str, ...]]] = []
+    if s.db not in ("postgres", "template1", "template0"):
+        steps.append(("postgres", _text([sql.SQL("CREATE DATABASE {}").format(sql.Identifier(s.db))])))
+    global_stmts: list[Any] = []
+    if s.replication_enabled:
+        rv = scram.scram_verifier(s.replication_password) if s.replication_password else None
+        global_stmts += roles.replicator(s.replication_user, rv)
+        global_stmts.append(roles.replication_slot(s.slot_name))
+    if s.exporter_password is not None:
+        global_stmts += roles.monitoring(scram.scram_verifier(s.exporter_password))
+    if global_stmts:
+        steps.append(("postgres", _text(global_stmts)))
+    if s.pgbouncer_auth_password is not None:
+        pv = scram.scram_verifier(s.pgbouncer_auth_password)
+        for i, dbname in enumerate(dict.fromkeys([s.db, "postgres", "template1"])):
+            steps.append((dbname, _text(pgbouncer_auth.statements(pv if i == 0 else None))))
+    if ctx.extensions:
+        steps.append((s.db, _text([roles.create_extension(n) for n in ctx.extensions])))
+    salt = os.urandom(16)
+    return SqlPlan(
+        steps=tuple(steps),
+        roles=tuple(s.secrets()),
+        fingerprints={role: scram.secret_fingerprint(pw, salt) for role, pw in s.secrets().items()},
+        salt_hex=salt.hex(),
+        superuser_verifier=scram.scram_verifier(s.password) if s.password is not None else None,
+    )
+
+
 def _first_boot(
-    ctx: Context, tuning: Any, generated: plan.GeneratedFiles, env: Mapping[str, str]
+    ctx: Context, tuning: Any, generated: plan.GeneratedFiles, env: Mapping[str, str], sqlplan: SqlPlan
 ) -> dict[str, Any]:
     from entrypoint.apply import pg
-    from entrypoint.sql import roles
 
     s = ctx.settings
     staging = s.pgdata / detect_pgdata.STAGING
     clean_env = settings_mod.scrubbed_env(env)
-    verifier = roles.scram_verifier(s.password) if s.password is not None else None
     if s.host_auth_method == "trust":
         log.warn(
             C,
@@ -430,7 +513,7 @@ def _first_boot(
         ctx.bindir,
         staging,
         superuser=s.user,
-        verifier=verifier,
+        verifier=sqlplan.superuser_verifier,
         auth=s.host_auth_method,
         waldir=s.initdb_waldir,
         extra_args=s.initdb_args,
@@ -449,41 +532,29 @@ def _first_boot(
     (staging / detect_pgdata.AZA_DIR).symlink_to(Path("..") / detect_pgdata.AZA_DIR)
     _write_generated(s.pgdata, generated)
 
-    salt = os.urandom(16)
-    saved: dict[str, Any] = {"version": 1, "salt": salt.hex(), "passwords": {}}
+    for name in ctx.skipped_extensions:
+        log.warn(C, T, f"not creating extension {name}: its library is not in shared_preload_libraries")
+    if ctx.extensions:
+        log.info(C, T, f"creating extensions in {s.db}: {', '.join(ctx.extensions)}")
     with pg.temp_server(ctx.bindir, staging, s.port, clean_env) as server:
-        su = s.user
-        if s.db != "postgres" and not pg.database_exists(server, su, s.db):
-            from psycopg import sql
-
-            pg.run_sql(server, su, "postgres", [sql.SQL("CREATE DATABASE {}").format(sql.Identifier(s.db))])
-        global_stmts = []
-        if s.replication_enabled:
-            rv = roles.scram_verifier(s.replication_password) if s.replication_password else None
-            global_stmts += roles.replicator(s.replication_user, rv)
-            global_stmts.append(roles.replication_slot(s.slot_name))
-        if s.exporter_password is not None:
-            global_stmts += roles.monitoring(roles.scram_verifier(s.exporter_password))
-        if global_stmts:
-            pg.run_sql(server, su, "postgres", global_stmts)
-        if s.pgbouncer_auth_password is not None:
-            from entrypoint.sql import pgbouncer_auth
-
-            pv = roles.scram_verifier(s.pgbouncer_auth_password)
-            for i, dbname in enumerate(dict.fromkeys([s.db, "postgres", "template1"])):
-                pg.run_sql(server, su, dbname, pgbouncer_auth.statements(pv if i == 0 else None))
-        for name in ctx.skipped_extensions:
-            log.warn(C, T, f"not creating extension {name}: its library is not in shared_preload_libraries")
-        if ctx.extensions:
-            log.info(C, T, f"creating extensions in {s.db}: {', '.join(ctx.extensions)}")
-            pg.run_sql(server, su, s.db, [roles.create_extension(n) for n in ctx.extensions])
-        scripts = detect_pgdata.init_scripts(s.initdb_d)
-        script_env = {**env, "PGDATA": str(staging), "POSTGRES_USER": su, "POSTGRES_DB": s.db}
-        for script in scripts:
+        for dbname, statements in sqlplan.steps:
+            pg.run_sql(server, s.user, dbname, statements, bindir=ctx.bindir)
+        script_env = {**env, "PGDATA": str(staging), "POSTGRES_USER": s.user, "POSTGRES_DB": s.db}
+        for script in detect_pgdata.init_scripts(s.initdb_d):
             pg.run_init_script(
-                script, server, user=su, dbname=s.db, bindir=ctx.bindir, env=clean_env, script_env=script_env
+                script,
+                server,
+                user=s.user,
+                dbname=s.db,
+                bindir=ctx.bindir,
+                env=clean_env,
+                script_env=script_env,
             )
-    saved["passwords"] = {role: roles.secret_fingerprint(pw, salt) for role, pw in s.secrets().items()}
+    saved: dict[str, Any] = {
+        "version": 1,
+        "salt": sqlplan.salt_hex,
+        "passwords": dict(sqlplan.fingerprints),
+    }
     _save_state(s.pgdata, saved)
     pg.promote_staging(staging, s.pgdata, keep=detect_pgdata.AZA_DIR)
     log.info(C, T, "first boot complete: the cluster is initialised")
@@ -555,37 +626,36 @@ def _log_start(
     )
 
 
-def _passwords(ctx: Context, saved: dict[str, Any], first_boot: bool, env: Mapping[str, str]) -> None:
+def _password_sql(ctx: Context, saved: Mapping[str, Any]) -> SqlPlan:
+    """The single-user statements that bring role passwords in line with the environment (often none).
+
+    Only HMAC fingerprints are compared (salt from the state file); psycopg is imported only when a
+    password changed, so an ordinary restart stays cheap.
+    """
     from entrypoint import scram
 
     s = ctx.settings
-    if s.role == "replica" or first_boot:
-        return
     salt_hex = saved.get("salt")
     if not isinstance(salt_hex, str):
         salt_hex = os.urandom(16).hex()
-        saved["salt"] = salt_hex
     salt = bytes.fromhex(salt_hex)
     secrets = s.secrets()
     current = {role: scram.secret_fingerprint(pw, salt) for role, pw in secrets.items()}
-    recorded = saved.get("passwords") or {}
+    recorded = saved.get("passwords")
     todo = plan.password_plan(current, recorded if isinstance(recorded, dict) else {})
-    if not todo.needed:
-        saved["passwords"] = current
-        return
-    from entrypoint.apply import pg
+    if not todo.needed or s.role == "replica":
+        return SqlPlan(fingerprints=current, salt_hex=salt_hex)
     from entrypoint.sql import pgbouncer_auth, roles
 
-    clean_env = settings_mod.scrubbed_env(env)
-    stmts = []
+    stmts: list[Any] = []
     per_db: list[str] = []
     for role in todo.roles:
-        verifier = roles.scram_verifier(secrets[role])
+        verifier = scram.scram_verifier(secrets[role])
         if role == s.user:
             stmts.append(roles.set_password(role, verifier))
         elif role == s.replication_user:
             stmts += roles.replicator(role, verifier)
-            if role not in recorded:
+            if role not in (recorded or {}):
                 stmts.append(roles.replication_slot(s.slot_name))
         elif role == roles.MONITOR_ROLE:
             stmts += roles.monitoring(verifier)
@@ -593,11 +663,23 @@ def _passwords(ctx: Context, saved: dict[str, Any], first_boot: bool, env: Mappi
             if todo.create_pgbouncer_objects:
                 per_db = list(dict.fromkeys([s.db, "postgres", "template1"]))
             stmts += pgbouncer_auth.statements(verifier)[:3]
-    log.info(C, T, f"setting the password of {', '.join(todo.roles)} from the environment")
-    pg.single_user(ctx.bindir, s.pgdata, "template1", stmts, clean_env)
-    for dbname in per_db:
-        pg.single_user(ctx.bindir, s.pgdata, dbname, pgbouncer_auth.statements(None), clean_env)
-    saved["passwords"] = current
+    steps = [("template1", _text(stmts))]
+    steps += [(dbname, _text(pgbouncer_auth.statements(None))) for dbname in per_db]
+    return SqlPlan(steps=tuple(steps), roles=todo.roles, fingerprints=current, salt_hex=salt_hex)
+
+
+def _passwords(ctx: Context, saved: dict[str, Any], sqlplan: SqlPlan, env: Mapping[str, str]) -> None:
+    if sqlplan.steps:
+        from entrypoint.apply import pg
+
+        log.info(C, T, f"setting the password of {', '.join(sqlplan.roles)} from the environment")
+        for dbname, statements in sqlplan.steps:
+            pg.single_user(
+                ctx.bindir, ctx.settings.pgdata, dbname, statements, settings_mod.scrubbed_env(env)
+            )
+    if ctx.settings.role != "replica":
+        saved["salt"] = sqlplan.salt_hex
+        saved["passwords"] = dict(sqlplan.fingerprints)
 
 
 def _validate(

@@ -80,40 +80,24 @@ BINDIR = _find_bindir()
 PG_MAJOR = int(BINDIR.parent.name) if BINDIR.parent.name.isdigit() else 0
 
 
-def _world_reachable(path: Path) -> bool:
-    return all(os.stat(p).st_mode & 0o005 == 0o005 for p in [path, *path.parents])
-
-
-def interpreter() -> tuple[list[str], dict[str, str]]:
-    """How to run ``python -m entrypoint`` so that it still works after dropping to the postgres user.
-
-    A Python under /root (pyenv) is unreadable for postgres once the entrypoint has dropped privileges;
-    then the system python3 of the same version runs with the venv's site-packages on PYTHONPATH.
-    """
-    if os.geteuid() != 0 or _world_reachable(Path(sys.base_prefix)):
-        return [sys.executable], {}
-    system = Path("/usr/bin/python3")
-    probe = (
-        subprocess.run(
-            [str(system), "-c", "import sys; print(sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-        if system.exists()
-        else None
-    )
-    if probe is None or probe.stdout.strip() != str(tuple(sys.version_info[:2])):
-        raise RuntimeError(
-            f"{sys.base_prefix} is not reachable by the postgres user and /usr/bin/python3 "
-            "is not the same version: create the venv from a system python"
-        )
-    site = [p for p in sys.path if p.endswith("site-packages") and _world_reachable(Path(p))]
-    return [str(system)], {"PYTHONPATH": ":".join([str(REPO), *site])}
-
-
-PYTHON, PYTHON_ENV = interpreter()
+# The entrypoint runs under this guard in every process test: once it has dropped from root to the
+# postgres user, importing any module not yet loaded is an error. In CI the interpreter and the checkout
+# may be unreadable for postgres (a venv under /root), so a late import would fail there; the guard makes
+# it fail everywhere, deterministically.
+IMPORT_GUARD = """
+import os, sys
+_root = os.geteuid() == 0
+class _NoImportAfterDrop:
+    def find_spec(self, name, path=None, target=None):
+        if _root and os.geteuid() != 0:
+            raise ImportError(f"module {name!r} imported after the privilege drop (import it before)")
+        return None
+sys.meta_path.insert(0, _NoImportAfterDrop())
+from entrypoint.cli import main
+main(prog_name="aza-pg")
+"""
+PYTHON = [sys.executable]
+PYTHON_ENV: dict[str, str] = {}
 
 
 def free_port() -> int:
@@ -201,7 +185,6 @@ class Instance:
             full["POSTGRES_MEMORY"] = str(memory_mb)
         if cpus is not None:
             full["POSTGRES_CPUS"] = str(cpus)
-        full.update(PYTHON_ENV)
         full.update(env or {})
         return cls(base, {k: v for k, v in full.items() if v is not None})
 
@@ -256,7 +239,7 @@ class Instance:
     # --- processes -----------------------------------------------------------------------------------
 
     def _argv(self, command: str, args: Sequence[str]) -> list[str]:
-        return [*PYTHON, "-m", "entrypoint", command, *args]
+        return [*PYTHON, "-c", IMPORT_GUARD, command, *args]
 
     def _spawn(self, command: str, args: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         log = self.log_path.open("ab")
