@@ -231,6 +231,35 @@ def test_synchronous_switch(pair: tuple[Instance, Instance]) -> None:
     wait_until("async again", lambda: sync_state(primary) == "async", 15)
 
 
+def test_primary_raising_max_connections_is_followed_after_a_replica_restart(
+    pair: tuple[Instance, Instance],
+) -> None:
+    """The floors are read from the replica's control file on every start, which replay keeps current:
+    when the primary raises a hot-standby setting, restarting the replica is enough."""
+    primary, replica = pair
+    primary.stop(signal.SIGINT)
+    primary.env["POSTGRES_MAX_CONNECTIONS"] = "150"
+    try:
+        primary.start()
+        execute(primary, "INSERT INTO items VALUES (4000, 'more connections')")
+        # PostgreSQL pauses replay when it meets the primary's larger setting (after recording it in the
+        # standby's control file); a plain restart of the replica is all it takes with aza-pg.
+        wait_until("replay paused on the parameter change",
+                   lambda: value(replica, "SELECT pg_get_wal_replay_pause_state()") == "paused", 30)
+        replica.stop(signal.SIGINT)
+        replica.start(timeout=90)
+        assert "max_connections=150" in replica.start_output()
+        assert int(value(replica, "SHOW max_connections")) >= 150, replica.start_output()
+        wait_until("streaming", lambda: streaming(replica), 30)
+        wait_until("the row written after the change",
+                   lambda: value(replica, "SELECT note FROM items WHERE id = 4000"), 15)
+    finally:
+        primary.env.pop("POSTGRES_MAX_CONNECTIONS", None)
+        primary.stop(signal.SIGINT)
+        primary.start()
+    wait_until("streaming", lambda: streaming(replica), 30)
+
+
 def test_promote(pair: tuple[Instance, Instance]) -> None:
     """Last: after this the shared replica is a primary."""
     primary, replica = pair
