@@ -61,9 +61,12 @@ class Postgres:
     ``pgbouncer.get_auth`` (our ``entrypoint/sql/pgbouncer_auth.py``) in postgres and template1 at first boot.
     """
 
-    def __init__(self, auth_password: str, password: str = SUPERUSER_PASSWORD) -> None:
+    def __init__(
+        self, auth_password: str, password: str = SUPERUSER_PASSWORD,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.password = password
-        env = {"POSTGRES_PASSWORD": password, "PGBOUNCER_AUTH_PASS": auth_password}
+        env = {"POSTGRES_PASSWORD": password, "PGBOUNCER_AUTH_PASS": auth_password, **(extra_env or {})}
         self.instance = Instance.create(env=env)
 
     @property
@@ -84,9 +87,9 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def postgres(auth_password: str) -> Iterator[Postgres]:
+def postgres(auth_password: str, extra_env: Mapping[str, str] | None = None) -> Iterator[Postgres]:
     """A started server, always cleaned up (process group killed, directories removed)."""
-    pg = Postgres(auth_password)
+    pg = Postgres(auth_password, extra_env=extra_env)
     try:
         pg.start()
         yield pg
@@ -167,9 +170,10 @@ class Bouncer:
     def connect(
         self, user: str, password: str, dbname: str = "postgres", **kw: object
     ) -> psycopg.Connection[tuple[object, ...]]:
+        params: dict[str, object] = {"connect_timeout": 10, **kw}
         return psycopg.connect(
             host="127.0.0.1", port=self.port, user=user, password=password, dbname=dbname, autocommit=True,
-            connect_timeout=10, **kw,  # type: ignore[arg-type]
+            **params,  # type: ignore[arg-type]
         )
 
 
