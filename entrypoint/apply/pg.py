@@ -307,6 +307,18 @@ def promote_staging(staging: Path, pgdata: Path, keep: str) -> None:
     fs.fsync_dir(pgdata)
 
 
+def known_settings(bindir: Path) -> set[str]:
+    """Every setting name this server binary accepts (``postgres --describe-config``, allowed as root)."""
+    proc = subprocess.run(
+        [str(bindir / "postgres"), "--describe-config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return {line.split("\t", 1)[0] for line in proc.stdout.splitlines() if line}
+
+
 def postgres_version(bindir: Path) -> str:
     proc = subprocess.run(
         [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False, timeout=30

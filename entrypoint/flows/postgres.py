@@ -79,6 +79,8 @@ class Context:
     account: privileges.Account | None = None
     os_users: list[str] = field(default_factory=list)
     floors: dict[str, int] = field(default_factory=dict)
+    extra_base: dict[str, str] = field(default_factory=dict)  # image-driven values for 00-aza-pg.conf
+    server_cache: dict[str, Any] = field(default_factory=dict)  # saved as state["server"]
 
 
 # --- validation (nothing on disk changes) -------------------------------------------------------------
@@ -218,6 +220,7 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
     )
     if runtime is not None:
         ctx.extensions, ctx.skipped_extensions = runtime.first_boot_plan(ctx.preload)
+        _image_settings(ctx, runtime, state.state)
     else:
         ctx.extensions = first_boot_ext
     sources = (
@@ -303,6 +306,8 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
     _passwords(ctx, saved, sqlplan, child_env)
     _validate(ctx, generated, sources, saved, child_env, floors, tuning, user)
     saved["facts"] = {"memory_mb": tuning.memory_mb, "cpus": tuning.cpus}
+    if ctx.server_cache:
+        saved["server"] = ctx.server_cache
     _save_state(s.pgdata, saved)
     log.info(
         C,
@@ -311,6 +316,34 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         f"after {time.monotonic() - started:.2f}s of preparation",
     )
     execute.exec_postgres(bindir, s.pgdata, args, settings_mod.scrubbed_env(child_env))
+
+
+def _image_settings(ctx: Context, runtime: Any, saved: Mapping[str, Any]) -> None:
+    """Values the image's extension catalog asks for: pg_cron without TCP connections, and the logical
+    decoding plugins allowed on servers that have output_plugin_libraries (PostgreSQL 17.12+ on Debian)."""
+    if "pg_cron" in ctx.preload:
+        ctx.extra_base["cron.use_background_workers"] = "on"
+    plugins = getattr(runtime, "output_plugin_libraries", None)
+    if not callable(plugins):
+        return
+    binary = detect_pgdata.binary_id(ctx.bindir)
+    cached = saved.get("server")
+    if (
+        isinstance(cached, dict)
+        and cached.get("binary") == binary
+        and isinstance(cached.get("settings"), dict)
+    ):
+        ctx.server_cache = dict(cached)
+    else:
+        from entrypoint.apply import pg
+
+        known = pg.known_settings(ctx.bindir)
+        ctx.server_cache = {
+            "binary": binary,
+            "settings": {name: name in known for name in ("output_plugin_libraries",)},
+        }
+    if ctx.server_cache["settings"].get("output_plugin_libraries"):
+        ctx.extra_base["output_plugin_libraries"] = ", ".join(plugins())
 
 
 def _import_before_drop(ctx: Context) -> None:
@@ -390,6 +423,7 @@ def _generated_files(ctx: Context, tuning: Any, role_conf: Mapping[str, str]) ->
         ident_file=str(aza / "pg_ident.conf"),
         preload=ctx.preload,
         db=s.db,
+        extra=ctx.extra_base,
     )
     auto = tuning.to_conf()
     if tuning.enabled:

@@ -321,3 +321,72 @@ def test_failed_first_boot_with_a_wal_directory_can_be_retried() -> None:
         assert (pg.pgdata / "pg_wal").is_symlink()
         assert Path(os.readlink(pg.pgdata / "pg_wal")) == waldir
         assert pg.query("SHOW data_checksums") == [("on",)]
+
+
+def _extensions_json(path: Path) -> None:
+    entry = {"enabled": True, "package": None, "requires": [], "output_plugin": False, "first_boot": True}
+    path.write_text(
+        json.dumps(
+            {
+                "default_shared_preload_libraries": ["pg_stat_statements", "auto_explain"],
+                "first_boot_extensions": ["pg_stat_statements", "pg_trgm"],
+                "output_plugins": ["test_decoding"],
+                "catalog": [
+                    {
+                        **entry,
+                        "name": "pg_stat_statements",
+                        "sql_name": "pg_stat_statements",
+                        "library": "pg_stat_statements",
+                        "needs_preload": True,
+                    },
+                    {
+                        **entry,
+                        "name": "pg_trgm",
+                        "sql_name": "pg_trgm",
+                        "library": "pg_trgm",
+                        "needs_preload": False,
+                    },
+                    {
+                        **entry,
+                        "name": "auto_explain",
+                        "sql_name": None,
+                        "library": "auto_explain",
+                        "needs_preload": True,
+                        "first_boot": False,
+                    },
+                ],
+            }
+        )
+    )
+
+
+@pytest.mark.parametrize("override", [None, "auto_explain"], ids=["image-default", "override"])
+def test_image_extension_manifest_drives_preload_and_first_boot_extensions(override: str | None) -> None:
+    with Instance.create({"POSTGRES_DB": "appdb"}) as pg:
+        manifest = pg.base / "extensions.json"
+        _extensions_json(manifest)
+        pg.env["AZA_PG_EXTENSIONS_JSON"] = str(manifest)
+        if override is not None:
+            pg.env["POSTGRES_SHARED_PRELOAD_LIBRARIES"] = override
+        pg.start()
+        out = pg.start_output()
+        created = {r[0] for r in pg.query("SELECT extname FROM pg_extension")}
+        if override is None:
+            assert pg.query("SHOW shared_preload_libraries") == [("pg_stat_statements,auto_explain",)]
+            assert {"pg_stat_statements", "pg_trgm"} <= created
+            assert "shared_preload_libraries=pg_stat_statements,auto_explain" in out
+        else:
+            assert pg.query("SHOW shared_preload_libraries") == [("auto_explain",)]
+            assert "pg_trgm" in created
+            assert "pg_stat_statements" not in created
+            assert (
+                "not creating extension pg_stat_statements: its library is not in shared_preload_libraries"
+                in out
+            )
+        base = (pg.pgdata / "aza-pg/conf.d/00-aza-pg.conf").read_text()
+        assert "cron.database_name = appdb" in base
+        # PostgreSQL 15 has no output_plugin_libraries: writing it would stop the server
+        has_setting = bool(
+            pg.query("SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'")[0][0]
+        )
+        assert ("output_plugin_libraries" in base) == has_setting
