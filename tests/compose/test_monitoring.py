@@ -382,6 +382,17 @@ def test_guide_alerts_are_loaded_and_quiet_otherwise(dep: Deployment) -> None:
                          "ReplicaNotStreaming", "HighConnections", "AutoConfigMemoryFromMeminfo"}, firing
 
 
+def test_every_dashboard_query_returns_data(dep: Deployment) -> None:
+    """The Grafana dashboard's queries, variables filled in, all return series from this Prometheus."""
+    dashboard = json.loads((REPO / "examples/grafana/aza-pg-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert len(exprs) >= 10
+    for expr in exprs:
+        concrete = expr.replace("$__rate_interval", "1m").replace("$instance", ".*")
+        assert "$" not in concrete, expr
+        wait_for(f"data for {concrete}", lambda q=concrete: dep.query(q), timeout=60)
+
+
 def firing(dep: Deployment, name: str) -> list[dict[str, str]]:
     return [a["labels"] for a in dep.api("/api/v1/alerts")["alerts"]
             if a["labels"]["alertname"] == name and a["state"] == "firing"]
