@@ -114,8 +114,11 @@ async def _client(run: Run, seed: int) -> None:
         await conn.close()
 
 
-async def _drive(port: int, password: str, clients: int, seconds: int, scale: int) -> tuple[Tally, float]:
+async def _drive(
+    port: int, password: str, clients: int, seconds: int, scale: int
+) -> tuple[Tally, float, float]:
     run = Run(port, password, scale)
+    connecting = time.monotonic()
     tasks = [asyncio.create_task(_client(run, seed)) for seed in range(clients)]
     deadline = time.monotonic() + CONNECT_DEADLINE
     while run.tally.connected + len(run.tally.errors) < clients and time.monotonic() < deadline:
@@ -129,7 +132,7 @@ async def _drive(port: int, password: str, clients: int, seconds: int, scale: in
     run.stop_at = started + seconds
     run.go.set()
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 120)
-    return run.tally, float(seconds)
+    return run.tally, float(seconds), started - connecting
 
 
 def load(port: int, password: str, clients: int, seconds: int, scale: int) -> dict[str, float | str]:
@@ -137,9 +140,10 @@ def load(port: int, password: str, clients: int, seconds: int, scale: int) -> di
 
     Only transactions completed within the window count.
     """
-    tally, elapsed = asyncio.run(_drive(port, password, clients, seconds, scale))
+    tally, elapsed, connect_seconds = asyncio.run(_drive(port, password, clients, seconds, scale))
     return {
         "clients": tally.connected,
+        "connect_seconds": round(connect_seconds, 1),
         "transactions": tally.transactions,
         "tps": round(tally.transactions / elapsed, 1),
         "failed": len(tally.errors),
@@ -230,6 +234,7 @@ def main() -> int:
         print(f"through PgBouncer: {via['clients']} clients on a pool of {opts.pool_size}, {opts.seconds} s: "
               f"{via['tps']} tps ({via['transactions']} transactions), {via['failed']} failed, "
               f"{len(log_errors)} errors in PgBouncer's log")
+        print(f"  connecting all {via['clients']} clients took {via['connect_seconds']} s")
         print(f"  SHOW POOLS: up to {pools.get('clients_held', 0)} clients held, at most "
               f"{pools.get('server_conns_max', 0)} server connections")
         print(f"direct:            {direct['clients']} clients, {opts.seconds} s: {direct['tps']} tps "
