@@ -15,15 +15,23 @@
 from __future__ import annotations
 
 import contextlib
+import encodings.idna  # noqa: F401 - getaddrinfo loads it on first use of a host name; see below
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+# Imported here, not lazily: the clone runs after the privilege drop, when the interpreter's own files may
+# no longer be readable (the postgres flow imports this module first, via ``flows.replica.validate``).
+import psutil
+import psycopg
+from psycopg import sql
 
 from entrypoint import log
 from entrypoint.apply import fs
@@ -82,9 +90,6 @@ class PrimaryInfo:
 
 def probe(s: ReplicaSettings) -> PrimaryInfo:
     """One replication connection: IDENTIFY_SYSTEM, then whether the slot exists. Raises psycopg errors."""
-    import psycopg
-    from psycopg import sql
-
     with psycopg.connect(
         host=s.primary_host, port=s.primary_port, user=s.user, password=s.password,
         replication="true", connect_timeout=CONNECT_TIMEOUT, application_name="aza-pg-probe",
@@ -107,9 +112,6 @@ def ensure_slot(s: ReplicaSettings, *, connect_timeout: int = 3) -> None:
     """On the start of an existing standby: one quick look at the primary; when the slot is missing there
     (a new primary after a failover, or a slot dropped by hand), create it, so streaming can resume.
     Never waits and never fails the start: an unreachable primary is the walreceiver's job to retry."""
-    import psycopg
-    from psycopg import sql
-
     where = f"{s.primary_host}:{s.primary_port}"
     try:
         with psycopg.connect(
@@ -144,8 +146,6 @@ def wait_for_primary(
     attempt_once: Callable[[ReplicaSettings], PrimaryInfo] = probe,
 ) -> PrimaryInfo:
     """Retry ``probe`` with backoff until it works or ``s.wait_timeout`` seconds have passed."""
-    import psycopg
-
     where = f"{s.primary_host}:{s.primary_port}"
     start = clock()
     attempt = 0
@@ -235,8 +235,6 @@ def _kill_orphaned_streamers(binary: str) -> None:
     """pg_basebackup streams WAL from a forked child. When pg_basebackup itself dies (kill -9), that child
     lives on, keeps the slot busy and keeps writing into the clone directory. It stays in our process
     group, so find it there (by executable) and end it before the partial copy is removed."""
-    import psutil
-
     group = os.getpgid(0)
     binary = os.path.realpath(binary)
     for proc in psutil.process_iter(["exe", "name"]):
@@ -250,25 +248,29 @@ def _kill_orphaned_streamers(binary: str) -> None:
 def _run_basebackup(argv: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
     """Run pg_basebackup, turning its progress into log lines; stop reading when it exits (its WAL child
     may hold the pipe open after a crash)."""
-    import select
-
     progress = _ProgressLog(time.monotonic)
     with subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE) as proc:
         fd = proc.stderr.fileno() if proc.stderr is not None else -1
         pending = b""
-        while True:
-            readable, _, _ = select.select([fd], [], [], 0.5)
-            chunk = os.read(fd, 65536) if readable else b""
-            if readable and not chunk:
-                break  # EOF: everyone holding the pipe is gone
-            pending += chunk
-            parts = re.split(rb"[\r\n]", pending)
-            pending = parts.pop()
-            for part in parts:
-                progress.feed(part.decode("utf-8", "replace"))
-            if not chunk and proc.poll() is not None:
-                break
+        try:
+            while True:
+                readable, _, _ = select.select([fd], [], [], 0.5)
+                chunk = os.read(fd, 65536) if readable else b""
+                if readable and not chunk:
+                    break  # EOF: everyone holding the pipe is gone
+                pending += chunk
+                parts = re.split(rb"[\r\n]", pending)
+                pending = parts.pop()
+                for part in parts:
+                    progress.feed(part.decode("utf-8", "replace"))
+                if not chunk and proc.poll() is not None:
+                    break
+        except BaseException:  # stopped (SIGINT from `docker stop`): end the copy before the caller cleans up
+            proc.kill()
+            proc.wait()
+            _kill_orphaned_streamers(argv[0])
+            raise
         progress.feed(pending.decode("utf-8", "replace"))
         code = proc.wait()
     if code != 0:
@@ -305,7 +307,12 @@ def clone(s: ReplicaSettings, pgdata: Path, bindir: Path, *, create_slot: bool |
                      f"pg_basebackup (slot {s.slot_name}{', creating it' if create else ''}"
                      f"{', max rate ' + s.max_rate if s.max_rate else ''})")
             started = time.monotonic()
-            code, messages = _run_basebackup(argv, env)
+            try:
+                code, messages = _run_basebackup(argv, env)
+            except BaseException:
+                log.warn(COMPONENT, TOPIC, "clone interrupted; removing the partial copy")
+                _remove(work)
+                raise
             text = "\n".join(messages)
             if code == 0:
                 break

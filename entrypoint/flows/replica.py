@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from entrypoint import log, settings_replica
-from entrypoint.apply import basebackup
 from entrypoint.detect import controldata, standby
 from entrypoint.errors import ConfigError, RuntimeFailure
 from entrypoint.render import conninfo
@@ -53,7 +52,11 @@ class ReplicaStart:
 
 
 def validate(env: Mapping[str, str]) -> ReplicaSettings:
-    """Settings only (ConfigError on bad input); call it with the other checks, before touching disk."""
+    """Settings only (ConfigError on bad input); call it with the other checks, before touching disk and
+    before the privilege drop: it also loads what the clone needs (psycopg, psutil), which may be
+    unreadable once the process runs as postgres. Role primary never pays for those imports."""
+    from entrypoint.apply import basebackup  # noqa: F401 - loaded now, used by prepare()
+
     return settings_replica.parse(env)
 
 
@@ -92,6 +95,8 @@ def check_floors(floors: Mapping[str, int], effective: Mapping[str, int]) -> Non
 
 
 def prepare(env: Mapping[str, str], pgdata: Path, bindir: Path) -> ReplicaStart:
+    from entrypoint.apply import basebackup
+
     s = settings_replica.parse(env)
     state = standby.inspect(pgdata)
     if state.leftovers:

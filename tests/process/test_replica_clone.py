@@ -153,6 +153,25 @@ def test_kill_9_of_pg_basebackup_then_a_normal_start_streams(primary: Instance) 
         assert value(primary, active) is True
 
 
+def test_stop_signal_mid_clone_ends_the_copy_and_cleans_up(primary: Instance) -> None:
+    """`docker stop` sends SIGINT (the image's STOPSIGNAL) to the entrypoint while it clones."""
+    env = replica_env(primary, REPLICATION_SLOT_NAME="stop_slot", REPLICA_APPLICATION_NAME="stopped",
+                      REPLICA_CLONE_MAX_RATE="5M")
+    with Instance.create(env) as pg:
+        child = start_throttled_clone(pg)
+        assert pg.proc is not None
+        began = time.monotonic()
+        pg.proc.send_signal(signal.SIGINT)
+        code = pg.proc.wait(timeout=30)
+        assert time.monotonic() - began < 10
+        assert code != 0
+        assert not child.is_running()
+        assert not [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "pg_basebackup"
+                    and str(pg.pgdata) in " ".join(p.info["cmdline"] or [])], (code, pg.start_output())
+        left = [n for n in entries(pg.pgdata) if n != "aza-pg"]
+        assert left == []
+
+
 def test_killed_mid_clone_leftovers_are_cleaned_on_the_next_start(primary: Instance) -> None:
     """The whole start killed (entrypoint and pg_basebackup, as when a container is killed)."""
     env = replica_env(primary, REPLICATION_SLOT_NAME="kill_b_slot", REPLICA_APPLICATION_NAME="kill_b",
