@@ -235,7 +235,12 @@ def test_pgbackrest_point_in_time_restore_into_a_fresh_volume(stack: Stack) -> N
 
     psql(container, "CREATE TABLE pitr (id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())")
     psql(container, "INSERT INTO pitr (id) SELECT generate_series(1, 100)")
-    stack.pgbackrest("--type=full", "backup", timeout=600)
+    # Exactly as the deployment guide shows it: plain `docker exec` (root) with no -u. The image's
+    # pgbackrest must switch to postgres, or the repository gets root-owned files and archiving breaks.
+    docker("exec", container, "pgbackrest", "backup", "--stanza=main", "--type=full", timeout=600)
+    foreign = docker("exec", container, "find", "/var/lib/pgbackrest", "/var/log/pgbackrest", "!", "-user",
+                     "postgres").stdout.split()
+    assert foreign == [], f"files not owned by postgres after a backup started as root: {foreign[:5]}"
     info = stack.pgbackrest("info")
     assert "full backup" in info
 
