@@ -16,8 +16,6 @@ import base64
 import hashlib
 import hmac
 import os
-import stringprep
-import unicodedata
 
 SCRAM_ITERATIONS = 4096
 
@@ -26,6 +24,9 @@ def _saslprep(password: str) -> bytes:
     raw = password.encode("utf-8")
     if password.isascii():
         return raw
+    import stringprep  # only for non-ASCII passwords, and always before the privilege drop
+    import unicodedata
+
     mapped = "".join(
         " " if stringprep.in_table_c12(ch) else ch for ch in password if not stringprep.in_table_b1(ch)
     )

@@ -236,11 +236,29 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         sqlplan = _password_sql(ctx, state.state)
     else:
         sqlplan = _first_boot_sql(ctx)
-    _import_before_drop(ctx)
+    root = os.geteuid() == 0
+    account = privileges.lookup("postgres") if root else privileges.current()
+    ctx.os_users = ["root", account.name] if root else ["root", "postgres", account.name]
+    role_conf: dict[str, str] = {}
+    if s.role == "primary":
+        role_conf = (
+            dict(hooks.replica.primary_config(env))
+            if hooks.replica is not None
+            else {"synchronous_standby_names": env.get("POSTGRES_SYNCHRONOUS_STANDBY_NAMES", "")}
+        )
+    # a replica's files depend on its clone, made after the drop; everyone else's are known now
+    generated = _generated_files(ctx, tuning, role_conf) if s.role != "replica" else None
+    needs_tools = (
+        generated is None
+        or not state.initialised
+        or bool(sqlplan.steps)
+        or plan.validation_fingerprint(generated, sources, detect_pgdata.binary_id(bindir))
+        != state.state.get("validated")
+    )
+    _import_before_drop(ctx, needs_tools=needs_tools)
 
     # --- from here on, things change on disk ---------------------------------------------------------
-    if os.geteuid() == 0:
-        account = privileges.lookup("postgres")
+    if root:
         privileges.ensure_dir(s.pgdata, account, 0o700, allowed=(0o750,))
         privileges.ensure_dir(s.socket_dir, account, 0o2775, allowed=(0o2777, 0o3777, 0o775, 0o755, 0o777))
         if s.initdb_waldir is not None and not state.initialised:
@@ -248,9 +266,7 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         _apply_pre_hooks(ctx, account)
         privileges.drop(account)
         os.chdir("/")  # the caller's directory may be unreadable for postgres; children inherit it
-        ctx.os_users = ["root", account.name]
     else:
-        account = privileges.current()
         try:
             s.pgdata.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
@@ -258,12 +274,10 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
                 f"cannot create PGDATA={s.pgdata} as {account.name}: {exc.strerror}"
             ) from None
         _apply_pre_hooks(ctx, account)
-        ctx.os_users = ["root", "postgres", account.name]
     ctx.account = account
     child_env = _child_env(env, account)
 
     floors: Mapping[str, int] = {}
-    role_conf: dict[str, str] = {}
     if s.role == "replica":
         assert hooks.replica is not None  # noqa: S101 - checked in _hooks
         rs = hooks.replica.prepare(env, s.pgdata, bindir)
@@ -273,14 +287,8 @@ def run(env: Mapping[str, str], args: list[str]) -> int:
         sources = detect_pgdata.user_sources(s.pgdata, s.conf_d, args)
         user = plan.user_values(sources)
         tuning = _tune(ctx, user, floors)
-    elif s.role == "primary":
-        role_conf = (
-            dict(hooks.replica.primary_config(env))
-            if hooks.replica is not None
-            else {"synchronous_standby_names": env.get("POSTGRES_SYNCHRONOUS_STANDBY_NAMES", "")}
-        )
-
-    generated = _generated_files(ctx, tuning, role_conf)
+        generated = _generated_files(ctx, tuning, role_conf)
+    assert generated is not None  # noqa: S101 - every role has its files by now
     first_boot = not state.initialised
     if first_boot:
         if state.staging_leftover:
@@ -346,16 +354,18 @@ def _image_settings(ctx: Context, runtime: Any, saved: Mapping[str, Any]) -> Non
         ctx.extra_base["output_plugin_libraries"] = ", ".join(plugins())
 
 
-def _import_before_drop(ctx: Context) -> None:
+def _import_before_drop(ctx: Context, *, needs_tools: bool) -> None:
     """Import now everything the rest of this start runs in Python.
 
     After the drop to the postgres user the interpreter may no longer be able to read its own files (a
     venv or pyenv under /root, a checkout in a 0700 directory), so no module may be imported after it.
     The process tests enforce this with an import guard (tests/process/pgharness.py). Everything below
-    is cheap; psycopg (slow to import) only for role replica, whose clone talks to the primary.
+    is cheap; ``needs_tools`` (first boot, a password or configuration change, a replica) adds the
+    process helpers, and psycopg (slow to import) only for role replica, whose clone talks to the primary.
     """
+    if needs_tools:
+        importlib.import_module("entrypoint.apply.pg")
     for name in (
-        "entrypoint.apply.pg",
         "entrypoint.render.conf",
         "entrypoint.render.hba",
         "entrypoint.scram",

@@ -390,3 +390,23 @@ def test_image_extension_manifest_drives_preload_and_first_boot_extensions(overr
             pg.query("SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'")[0][0]
         )
         assert ("output_plugin_libraries" in base) == has_setting
+
+
+def test_root_start_leaves_an_owned_volume_alone() -> None:
+    """No recursive chown on every start: a root-owned file inside a postgres-owned PGDATA stays root's."""
+    with Instance.create() as pg:
+        pg.copy_pgdata_from(template_pgdata())
+        marker = pg.pgdata / "root-owned-marker"
+        marker.write_text("x")
+        os.chown(marker, 0, 0)
+        pg.start()
+        assert marker.stat().st_uid == 0
+        assert pg.pgdata.stat().st_uid != 0
+
+
+def test_trust_needs_no_password_and_warns_loudly() -> None:
+    with Instance.create({"POSTGRES_PASSWORD": "", "POSTGRES_HOST_AUTH_METHOD": "trust"}) as pg:
+        pg.start()
+        assert "POSTGRES_HOST_AUTH_METHOD=trust" in pg.start_output()
+        assert "WARNING" in pg.start_output()
+        assert pg.query("SELECT current_user") == [("postgres",)]
