@@ -88,24 +88,33 @@ class PrimaryInfo:
     slot_exists: bool | None  # None: the server cannot say (PostgreSQL < 15)
 
 
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def _replication_connection(s: ReplicaSettings, connect_timeout: int) -> Conn:
+    """A physical replication connection (what pg_basebackup and the walreceiver use), password in-process."""
+    return psycopg.connect(
+        host=s.primary_host, port=s.primary_port, user=s.user, password=s.password,
+        replication="true", connect_timeout=connect_timeout, application_name="aza-pg-probe",
+        autocommit=True,
+    )
+
+
+def _slot_exists(conn: Conn, slot_name: str) -> bool | None:
+    """READ_REPLICATION_SLOT (PostgreSQL 15+): a row of NULLs when the slot does not exist."""
+    if conn.info.server_version < 150000:
+        return None
+    row = conn.execute(sql.SQL("READ_REPLICATION_SLOT {}").format(sql.Identifier(slot_name))).fetchone()
+    return bool(row and row[0] is not None)
+
+
 def probe(s: ReplicaSettings) -> PrimaryInfo:
     """One replication connection: IDENTIFY_SYSTEM, then whether the slot exists. Raises psycopg errors."""
-    with psycopg.connect(
-        host=s.primary_host, port=s.primary_port, user=s.user, password=s.password,
-        replication="true", connect_timeout=CONNECT_TIMEOUT, application_name="aza-pg-probe",
-        autocommit=True,
-    ) as conn:
-        version = conn.info.server_version
-        cur = conn.cursor()
-        cur.execute("IDENTIFY_SYSTEM")
-        row = cur.fetchone()
+    with _replication_connection(s, CONNECT_TIMEOUT) as conn:
+        row = conn.execute("IDENTIFY_SYSTEM").fetchone()
         sysid = row[0].decode() if row and isinstance(row[0], bytes) else str(row[0] if row else "")
-        slot_exists: bool | None = None
-        if version >= 150000:
-            cur.execute(sql.SQL("READ_REPLICATION_SLOT {}").format(sql.Identifier(s.slot_name)))
-            slot_row = cur.fetchone()
-            slot_exists = bool(slot_row and slot_row[0] is not None)
-        return PrimaryInfo(server_version=version, system_identifier=sysid, slot_exists=slot_exists)
+        return PrimaryInfo(server_version=conn.info.server_version, system_identifier=sysid,
+                           slot_exists=_slot_exists(conn, s.slot_name))
 
 
 def ensure_slot(s: ReplicaSettings, *, connect_timeout: int = 3) -> None:
@@ -114,19 +123,10 @@ def ensure_slot(s: ReplicaSettings, *, connect_timeout: int = 3) -> None:
     Never waits and never fails the start: an unreachable primary is the walreceiver's job to retry."""
     where = f"{s.primary_host}:{s.primary_port}"
     try:
-        with psycopg.connect(
-            host=s.primary_host, port=s.primary_port, user=s.user, password=s.password,
-            replication="true", connect_timeout=connect_timeout, application_name="aza-pg-probe",
-            autocommit=True,
-        ) as conn:
-            if conn.info.server_version < 150000:
+        with _replication_connection(s, connect_timeout) as conn:
+            if _slot_exists(conn, s.slot_name) is not False:
                 return
-            cur = conn.cursor()
-            cur.execute(sql.SQL("READ_REPLICATION_SLOT {}").format(sql.Identifier(s.slot_name)))
-            row = cur.fetchone()
-            if row and row[0] is not None:
-                return
-            cur.execute(sql.SQL("CREATE_REPLICATION_SLOT {} PHYSICAL RESERVE_WAL").format(
+            conn.execute(sql.SQL("CREATE_REPLICATION_SLOT {} PHYSICAL RESERVE_WAL").format(
                 sql.Identifier(s.slot_name)))
             log.warn(COMPONENT, TOPIC, f"replication slot {s.slot_name} was missing on the primary {where}; "
                      "created it")
