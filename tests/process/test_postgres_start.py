@@ -410,3 +410,14 @@ def test_trust_needs_no_password_and_warns_loudly() -> None:
         assert "POSTGRES_HOST_AUTH_METHOD=trust" in pg.start_output()
         assert "WARNING" in pg.start_output()
         assert pg.query("SELECT current_user") == [("postgres",)]
+
+
+def test_json_log_lines_work_after_the_privilege_drop() -> None:
+    with Instance.create({"AZA_PG_LOG_FORMAT": "json"}) as pg:
+        pg.copy_pgdata_from(template_pgdata())
+        pg.start()
+        ours = [json.loads(ln) for ln in pg.start_output().splitlines() if ln.startswith("{")]
+        topics = {(r["component"], r["topic"]) for r in ours}
+        assert ("postgres", "auto-config") in topics
+        assert any(r["event"].startswith("RAM: 1024MB (manual)") for r in ours)
+        assert any(r["event"].startswith("starting PostgreSQL") for r in ours)
