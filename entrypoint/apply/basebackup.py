@@ -117,13 +117,22 @@ def probe(s: ReplicaSettings) -> PrimaryInfo:
                            slot_exists=_slot_exists(conn, s.slot_name))
 
 
-def ensure_slot(s: ReplicaSettings, *, connect_timeout: int = 3) -> None:
-    """On the start of an existing standby: one quick look at the primary; when the slot is missing there
-    (a new primary after a failover, or a slot dropped by hand), create it, so streaming can resume.
+def check_primary(s: ReplicaSettings, system_identifier: str, *, connect_timeout: int = 3) -> None:
+    """On the start of an existing standby: one quick look at the primary. A different cluster (PRIMARY_HOST
+    now names another database system) is said loudly, since streaming from it can never work; a missing
+    slot (a new primary after a failover, or a slot dropped by hand) is created so streaming can resume.
     Never waits and never fails the start: an unreachable primary is the walreceiver's job to retry."""
     where = f"{s.primary_host}:{s.primary_port}"
     try:
         with _replication_connection(s, connect_timeout) as conn:
+            row = conn.execute("IDENTIFY_SYSTEM").fetchone()
+            theirs = row[0].decode() if row and isinstance(row[0], bytes) else str(row[0] if row else "")
+            if system_identifier and theirs and theirs != system_identifier:
+                log.warn(COMPONENT, TOPIC, f"primary {where} is a different database system "
+                         f"(identifier {theirs}; this standby was cloned from {system_identifier}): it "
+                         "cannot stream from it. Point PRIMARY_HOST at its own primary, or empty this "
+                         "volume to clone the new one")
+                return
             if _slot_exists(conn, s.slot_name) is not False:
                 return
             conn.execute(sql.SQL("CREATE_REPLICATION_SLOT {} PHYSICAL RESERVE_WAL").format(

@@ -124,10 +124,11 @@ def prepare(env: Mapping[str, str], pgdata: Path, bindir: Path) -> ReplicaStart:
     else:
         log.info(COMPONENT, TOPIC, f"PGDATA holds a standby; streaming from {s.primary_host}:"
                  f"{s.primary_port} (slot {s.slot_name}, application_name {s.application_name})")
-        basebackup.ensure_slot(s)
     passfile = basebackup.passfile_path(pgdata)
     basebackup.write_passfile(passfile, s)  # every start: a rotated password takes effect on restart
     data = controldata.read(pgdata, bindir)
+    if not cloned:
+        basebackup.check_primary(s, data.system_identifier)
     shown = ", ".join(f"{k}={v}" for k, v in data.floors.items())
     log.info(COMPONENT, TOPIC, f"primary's settings (pg_controldata): {shown}; this standby stays at or "
              "above them")

@@ -152,6 +152,16 @@ def test_kill_9_of_pg_basebackup_then_a_normal_start_streams(primary: Instance) 
         active = "SELECT active FROM pg_replication_slots WHERE slot_name = 'kill_a_slot'"
         assert value(primary, active) is True
 
+        # PRIMARY_HOST now names another database system: said loudly, the standby still serves reads.
+        pg.stop(signal.SIGINT)
+        with Instance.create(primary_env(), memory_mb=1024) as other:
+            other.start()
+            pg.env["PRIMARY_PORT"] = str(other.port)
+            pg.start()
+            assert f"primary 127.0.0.1:{other.port} is a different database system" in pg.start_output()
+            assert value(pg, "SELECT count(*) FROM big") == ROWS
+            pg.stop(signal.SIGINT)
+
 
 def test_stop_signal_mid_clone_ends_the_copy_and_cleans_up(primary: Instance) -> None:
     """`docker stop` sends SIGINT (the image's STOPSIGNAL) to the entrypoint while it clones."""
