@@ -86,3 +86,26 @@ def test_returns_once_the_primary_answers() -> None:
     info = basebackup.wait_for_primary(SETTINGS, clock=clock, sleep=clock.sleep, attempt_once=attempt)
     assert info.slot_exists is True
     assert clock.sleeps == [1]
+
+
+def test_progress_lines_every_ten_percent_and_errors_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    clock = FakeClock()
+    progress = basebackup._ProgressLog(clock)
+    for percent in range(0, 101, 2):
+        progress.feed(f"{percent * 10240}/1024000 kB ({percent}%), 0/1 tablespace")
+    progress.feed("pg_basebackup: error: could not send replication command: server closed the connection")
+    out = capsys.readouterr().out.splitlines()
+    cloning = [line for line in out if "cloning:" in line]
+    assert len(cloning) == 11  # 0 %, 10 %, ..., 100 %
+    assert cloning[-1].endswith("cloning: 1000 of 1000 MB (100%)")
+    assert progress.messages == ["pg_basebackup: error: could not send replication command: server closed "
+                                 "the connection"]
+
+
+def test_progress_line_at_least_every_ten_seconds_when_slow(capsys: pytest.CaptureFixture[str]) -> None:
+    clock = FakeClock()
+    progress = basebackup._ProgressLog(clock)
+    for _ in range(3):
+        progress.feed("1024/1024000 kB (0%), 0/1 tablespace")
+        clock.now += 11
+    assert sum("cloning:" in line for line in capsys.readouterr().out.splitlines()) == 3
