@@ -359,6 +359,10 @@ def _move_into_place(work: Path, pgdata: Path) -> None:
     order = [n for n in names if n != "PG_VERSION"] + ["PG_VERSION"]
     fs.write_atomic(pgdata / standby.MOVE_LIST, json.dumps(order), mode=0o600)
     for name in order:
+        if name == "PG_VERSION":
+            # Everything else is durably in place before the one name that makes this a cluster.
+            fs.fsync_dir(pgdata)
+            fs.fsync_dir(work)
         os.rename(work / name, pgdata / name)
     fs.fsync_dir(pgdata)
     (pgdata / standby.MOVE_LIST).unlink()
