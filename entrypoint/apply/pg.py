@@ -103,8 +103,13 @@ class TempServer:
             "listen_addresses=",
             "-c",
             f"unix_socket_directories={self.socket_dir}",
+            # setup needs no WAL archive (a base backup comes later), and an archive_command that
+            # cannot work yet (no pgBackRest stanza) would hold the shutdown
+            "-c",
+            "archive_mode=off",
         ]
-        self.proc = subprocess.Popen(args, env=self.env)
+        # its own process group: if it must be killed, its children (backends, archiver) go with it
+        self.proc = subprocess.Popen(args, env=self.env, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -141,9 +146,12 @@ class TempServer:
             try:
                 self.proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=30)
-                raise RuntimeFailure("the temporary setup server did not stop in time") from None
+                raise RuntimeFailure(
+                    f"the temporary setup server did not stop within {STOP_TIMEOUT:.0f}s (killed)"
+                ) from None
         with contextlib.suppress(OSError):
             shutil.rmtree(self.socket_dir)
 

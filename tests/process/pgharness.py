@@ -374,6 +374,13 @@ class Instance:
 
     def cleanup(self) -> None:
         self.kill()
+        # a first boot's temporary server runs in its own process group: end it (and its children) too
+        for pidfile in (self.pgdata / "postmaster.pid", self.pgdata / ".aza-pg-staging" / "postmaster.pid"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid = int(pidfile.read_text().split()[0])
+                # only a postgres started on this instance's data directory (pids get reused)
+                if str(self.base).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.base)
 
