@@ -60,6 +60,12 @@ def validate(env: Mapping[str, str]) -> ReplicaSettings:
     return settings_replica.parse(env)
 
 
+def import_before_drop() -> None:
+    """Load every module the replica path uses after the privilege drop (the postgres flow calls this while
+    still root: a venv or interpreter under /root is unreadable for postgres afterwards)."""
+    from entrypoint.apply import basebackup  # noqa: F401 - psycopg, psutil, encodings.idna come with it
+
+
 def primary_config(env: Mapping[str, str]) -> dict[str, str]:
     """Settings for POSTGRES_ROLE=primary: the synchronous replication switch ('' = asynchronous)."""
     return {"synchronous_standby_names": settings_replica.synchronous_standby_names(env)}
