@@ -182,21 +182,6 @@ def run_sql(server: TempServer, user: str, dbname: str, statements: Sequence[str
         raise RuntimeFailure(f"first-boot SQL in database {dbname!r} failed: {_tail(proc.stderr, 1)}")
 
 
-def database_exists(server: TempServer, user: str, dbname: str, *, bindir: Path) -> bool:
-    proc = subprocess.run(
-        [str(bindir / "psql"), "-XAt", "--no-password", "-v", f"name={dbname}", "-f", "-"],
-        input="SELECT count(*) FROM pg_catalog.pg_database WHERE datname = :'name';\n",
-        env={**server.env, **server.client_env(user, "postgres")},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    if proc.returncode != 0:
-        raise RuntimeFailure(f"the temporary setup server did not answer: {_tail(proc.stderr, 1)}")
-    return proc.stdout.strip() == "1"
-
-
 _DECOMPRESS = {".gz": ["gzip", "-dc"], ".xz": ["xz", "-dc"], ".zst": ["zstd", "-dcq"]}
 
 
