@@ -77,6 +77,12 @@ def test_image_serves_every_database_and_stops_on_sigterm(pair: tuple[str, str, 
         psycopg.connect(host="127.0.0.1", port=port, user="late", password="wrong", dbname="late_t0",
                         connect_timeout=20)
 
+    # The admin console: with auth_dbname, an admin user from PostgreSQL logs in with its own password.
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=HARD_PASSWORD,
+                         dbname="pgbouncer", autocommit=True, connect_timeout=20) as admin:
+        pools = admin.execute("SHOW POOLS").fetchall()
+    assert any(row[0] == "late_t0" and row[1] == "late" for row in pools), pools
+
     # pgbouncer is PID 1 (exec), so `docker stop` reaches it directly and it exits at once.
     started = time.monotonic()
     docker("stop", "-t", "20", bouncer, timeout=60)
