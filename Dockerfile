@@ -6,12 +6,14 @@
 #   pgbouncer-exporter  prometheus-pgbouncer-exporter, started by the aza-pg launcher
 #   prometheus          Prometheus (the monitoring example)
 #
-#   docker build --target postgres -t aza-pg/postgres:17 .
+#   docker build --target postgres -t aza-pg/postgres:17 .      (scripts/docker/build-images.sh builds all)
 #
 # Build arguments: BASE_IMAGE (default debian:trixie-slim), PG_MAJOR (default 17, from Debian's archive),
 # INSTALL_EXTENSIONS (1 = the packages listed in image/packages/extensions.txt, 0 = contrib only, for
 # variants such as BASE_IMAGE=debian:bookworm-slim PG_MAJOR=15), PG_UID / PG_GID (999).
 # Only the classic Dockerfile syntax is used, so the legacy builder and BuildKit both build it.
+# Layer order: slow package installs first, image metadata next, our own code last, so an entrypoint
+# change rebuilds a few small COPY layers per image.
 
 ARG BASE_IMAGE=debian:trixie-slim
 
@@ -20,8 +22,8 @@ ARG BASE_IMAGE=debian:trixie-slim
 FROM ${BASE_IMAGE} AS runtime
 ARG PG_UID=999
 ARG PG_GID=999
-ENV LANG=C.UTF-8 \
-    DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
+ENV LANG=C.UTF-8
 # A fixed uid/gid keeps volume ownership stable across rebuilds and between the postgres and pgbouncer
 # images. Debian's packages find the account already there and reuse it.
 RUN set -eux; \
@@ -38,21 +40,35 @@ RUN set -eux; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* /var/log/dpkg.log
 
 # ---------------------------------------------------------------------------------------------------
-# The aza-pg entrypoint package, byte-compiled, without pip: copied into each image below.
+# Our code, prepared once and copied into each image as the last layer:
+#   /out/app      -> /   the entrypoint package in /usr/lib/aza-pg (byte-compiled, with a minimal
+#                        .dist-info so `aza-pg --version` works without pip) and the launcher
+#                        /usr/local/bin/aza-pg
+#   /out/share    -> /usr/share/aza-pg (postgres image: extensions.json and other image data)
+#   /out/exporters -> /etc/aza-pg/exporters (exporter images: queries and settings)
+# The build context is an allowlist (.dockerignore): image/, entrypoint/, pyproject.toml.
 FROM runtime AS app
-COPY pyproject.toml image/install-entrypoint.py /tmp/aza-pg-build/
-COPY image/aza-pg /usr/local/bin/aza-pg
-COPY entrypoint/ /usr/lib/aza-pg/entrypoint/
+COPY . /tmp/src/
 RUN set -eux; \
-    python3 /tmp/aza-pg-build/install-entrypoint.py /tmp/aza-pg-build/pyproject.toml /usr/lib/aza-pg; \
-    rm -rf /tmp/aza-pg-build; \
-    find /usr/lib/aza-pg -name __pycache__ -prune -exec rm -rf {} +; \
-    python3 -m compileall -q /usr/lib/aza-pg; \
-    aza-pg --version
+    cd /tmp/src; \
+    mkdir -p /out/app/usr/lib/aza-pg /out/app/usr/local/bin /out/share /out/exporters; \
+    cp -a entrypoint /out/app/usr/lib/aza-pg/; \
+    find /out/app/usr/lib/aza-pg -name __pycache__ -prune -exec rm -rf {} +; \
+    python3 image/install-entrypoint.py pyproject.toml /out/app/usr/lib/aza-pg; \
+    install -m 0755 image/aza-pg /out/app/usr/local/bin/aza-pg; \
+    cp -a image/. /out/share/; \
+    rm -rf /out/share/aza-pg /out/share/install-entrypoint.py /out/share/packages /out/share/exporters; \
+    if [ -d image/exporters ]; then cp -a image/exporters/. /out/exporters/; fi; \
+    chown -R root:root /out; \
+    chmod -R u=rwX,go=rX /out; \
+    python3 -m compileall -q /out/app/usr/lib/aza-pg; \
+    PYTHONPATH=/out/app/usr/lib/aza-pg python3 -m entrypoint --version; \
+    rm -rf /tmp/src
 
 # ---------------------------------------------------------------------------------------------------
 # PgBouncer.
 FROM runtime AS pgbouncer
+ARG DEBIAN_FRONTEND=noninteractive
 RUN set -eux; \
     apt-get update; \
     apt-get install -y pgbouncer; \
@@ -62,53 +78,47 @@ RUN set -eux; \
     # user-mounted one, and the packaged self-signed key must not be shared by every container.
     rm -f /etc/pgbouncer/pgbouncer.ini /etc/pgbouncer/userlist.txt \
         /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pem; \
-    mkdir -p /var/run/postgresql; \
-    chown postgres:postgres /var/run/postgresql; \
-    chmod 2775 /var/run/postgresql; \
+    install -d -o postgres -g postgres -m 2775 /var/run/postgresql; \
     pgbouncer --version
-COPY --from=app /usr/lib/aza-pg/ /usr/lib/aza-pg/
-COPY --from=app /usr/local/bin/aza-pg /usr/local/bin/aza-pg
 EXPOSE 6432
 STOPSIGNAL SIGINT
 ENTRYPOINT ["aza-pg", "pgbouncer"]
 CMD []
+COPY --from=app /out/app/ /
 
 # ---------------------------------------------------------------------------------------------------
 # The exporters: trixie's static Go binaries, started by the aza-pg launcher (it renders a 0600 passfile
 # so no password reaches the exporter's argv or environment), as the unprivileged `nobody`.
 FROM ${BASE_IMAGE} AS exporter-packages
+ARG DEBIAN_FRONTEND=noninteractive
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends prometheus-postgres-exporter prometheus-pgbouncer-exporter; \
     /usr/bin/prometheus-postgres-exporter --version; \
     /usr/bin/prometheus-pgbouncer-exporter --version
 
-FROM runtime AS exporter-base
-COPY image/ /tmp/aza-pg-image/
-RUN set -eux; \
-    mkdir -p /etc/aza-pg/exporters; \
-    if [ -d /tmp/aza-pg-image/exporters ]; then cp -a /tmp/aza-pg-image/exporters/. /etc/aza-pg/exporters/; fi; \
-    rm -rf /tmp/aza-pg-image
-COPY --from=app /usr/lib/aza-pg/ /usr/lib/aza-pg/
-COPY --from=app /usr/local/bin/aza-pg /usr/local/bin/aza-pg
-USER 65534:65534
-
-FROM exporter-base AS postgres-exporter
+FROM runtime AS postgres-exporter
 COPY --from=exporter-packages /usr/bin/prometheus-postgres-exporter /usr/bin/prometheus-postgres-exporter
+USER 65534:65534
 EXPOSE 9187
 ENTRYPOINT ["aza-pg", "postgres-exporter"]
 CMD []
+COPY --from=app /out/exporters/ /etc/aza-pg/exporters/
+COPY --from=app /out/app/ /
 
-FROM exporter-base AS pgbouncer-exporter
+FROM runtime AS pgbouncer-exporter
 COPY --from=exporter-packages /usr/bin/prometheus-pgbouncer-exporter /usr/bin/prometheus-pgbouncer-exporter
+USER 65534:65534
 EXPOSE 9127
 ENTRYPOINT ["aza-pg", "pgbouncer-exporter"]
 CMD []
+COPY --from=app /out/app/ /
 
 # ---------------------------------------------------------------------------------------------------
 # Prometheus for the monitoring example (examples/prometheus mounts prometheus.yml and rules/ over
 # /etc/prometheus/).
 FROM ${BASE_IMAGE} AS prometheus
+ARG DEBIAN_FRONTEND=noninteractive
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends prometheus; \
@@ -128,6 +138,7 @@ CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prome
 FROM runtime AS postgres
 ARG PG_MAJOR=17
 ARG INSTALL_EXTENSIONS=1
+ARG DEBIAN_FRONTEND=noninteractive
 ENV PG_MAJOR=${PG_MAJOR} \
     PGDATA=/var/lib/postgresql/data \
     PATH=/usr/lib/postgresql/${PG_MAJOR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -167,13 +178,11 @@ RUN set -eux; \
     install -d -o postgres -g postgres -m 0750 /var/lib/pgbackrest /var/log/pgbackrest /var/spool/pgbackrest \
         /etc/pgbackrest; \
     install -d -m 0755 /etc/postgresql/conf.d /etc/postgresql/certs /docker-entrypoint-initdb.d
-COPY image/ /usr/share/aza-pg/
-RUN rm -rf /usr/share/aza-pg/aza-pg /usr/share/aza-pg/packages /usr/share/aza-pg/install-entrypoint.py
-COPY --from=app /usr/lib/aza-pg/ /usr/lib/aza-pg/
-COPY --from=app /usr/local/bin/aza-pg /usr/local/bin/aza-pg
 VOLUME /var/lib/postgresql/data
 EXPOSE 5432
 STOPSIGNAL SIGINT
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 CMD ["aza-pg", "healthcheck"]
 ENTRYPOINT ["aza-pg", "postgres"]
 CMD []
+COPY --from=app /out/share/ /usr/share/aza-pg/
+COPY --from=app /out/app/ /
