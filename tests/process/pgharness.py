@@ -28,6 +28,10 @@ Other members:
     pg.copy_pgdata_from(path)  copy a template data directory (cp -a, owner kept) before start
     pg.output_since(mark) / pg.mark()   log text written after a mark (one start's output)
     tree_hash(path) -> str    hash of names, modes, owners and contents under path (byte-for-byte checks)
+    template_pgdata(env=None) -> Path   an initialised, stopped PGDATA made once per test process (copy it)
+
+Every entrypoint runs under IMPORT_GUARD: once it has dropped from root to postgres, importing a module
+that is not loaded yet raises ImportError (in CI the venv may be unreadable for postgres).
 
 All processes listen on 127.0.0.1 only (AZA_PG_LISTEN_ADDRESSES=127.0.0.1). Temp dirs live under /tmp
 with mode 0755 so the entrypoint, started as root, can drop to the postgres user and still reach them.
