@@ -219,11 +219,13 @@ class Stack:
             ["docker", "compose", "-p", self.project, *args], cwd=self.dir, timeout=timeout, check=check
         )
 
-    def up(self, *, timeout: float = 420, wait: bool = True) -> subprocess.CompletedProcess[str]:
+    def up(self, *services: str, timeout: float = 420, wait: bool = True) -> subprocess.CompletedProcess[str]:
+        """`docker compose up -d` (all services, or the ones named), waiting until they are healthy."""
         self.started = True
         args = ["up", "-d", "--no-build"]
         if wait:
             args += ["--wait", "--wait-timeout", str(int(timeout))]
+        args += services
         proc = self.compose(*args, timeout=timeout + 60, check=False)
         if proc.returncode != 0 and wait:
             raise CommandError(
