@@ -195,6 +195,11 @@ class Stack:
         wanted: dict[str, str] = {var: str(port) for var, port in self.ports.items()}
         wanted["AZA_PG_MONITORING_NETWORK"] = self.monitoring_network
         wanted["AZA_PG_NAME_PREFIX"] = self.prefix
+        # The images this session built (AZA_PG_TAG / AZA_PG_IMAGE_PREFIX may differ from the defaults).
+        wanted["AZA_PG_IMAGE"] = image_name("postgres")
+        wanted["AZA_PG_PGBOUNCER_IMAGE"] = image_name("pgbouncer")
+        wanted["AZA_PG_POSTGRES_EXPORTER_IMAGE"] = image_name("postgres-exporter")
+        wanted["AZA_PG_PGBOUNCER_EXPORTER_IMAGE"] = image_name("pgbouncer-exporter")
         wanted.update({k: env_quote(v) for k, v in values.items()})
         wanted.update(raw or {})
         out, seen = [], set()
