@@ -44,20 +44,23 @@ RUN set -eux; \
 #   /out/app      -> /   the entrypoint package in /usr/lib/aza-pg (byte-compiled, with a minimal
 #                        .dist-info so `aza-pg --version` works without pip) and the launcher
 #                        /usr/local/bin/aza-pg
-#   /out/share    -> /usr/share/aza-pg (postgres image: extensions.json and other image data)
+#   /out/pg       -> /   postgres image only: /usr/share/aza-pg (extensions.json and other image data)
+#                        and /usr/local/bin/pgbackrest (runs pgBackRest as postgres when started as root)
 #   /out/exporters -> /etc/aza-pg/exporters (exporter images: queries and settings)
 # The build context is an allowlist (.dockerignore): image/, entrypoint/, pyproject.toml.
 FROM runtime AS app
 COPY . /tmp/src/
 RUN set -eux; \
     cd /tmp/src; \
-    mkdir -p /out/app/usr/lib/aza-pg /out/app/usr/local/bin /out/share /out/exporters; \
+    mkdir -p /out/app/usr/lib/aza-pg /out/app/usr/local/bin /out/pg/usr/share/aza-pg /out/pg/usr/local/bin \
+        /out/exporters; \
     cp -a entrypoint /out/app/usr/lib/aza-pg/; \
     find /out/app/usr/lib/aza-pg -name __pycache__ -prune -exec rm -rf {} +; \
     python3 image/install-entrypoint.py pyproject.toml /out/app/usr/lib/aza-pg; \
     install -m 0755 image/aza-pg /out/app/usr/local/bin/aza-pg; \
-    cp -a image/. /out/share/; \
-    rm -rf /out/share/aza-pg /out/share/install-entrypoint.py /out/share/packages /out/share/exporters; \
+    cp -a image/. /out/pg/usr/share/aza-pg/; \
+    (cd /out/pg/usr/share/aza-pg && rm -rf aza-pg install-entrypoint.py packages exporters backup); \
+    if [ -f image/backup/pgbackrest ]; then install -m 0755 image/backup/pgbackrest /out/pg/usr/local/bin/pgbackrest; fi; \
     if [ -d image/exporters ]; then cp -a image/exporters/. /out/exporters/; fi; \
     chown -R root:root /out; \
     chmod -R u=rwX,go=rX /out; \
@@ -184,5 +187,6 @@ STOPSIGNAL SIGINT
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 CMD ["aza-pg", "healthcheck"]
 ENTRYPOINT ["aza-pg", "postgres"]
 CMD []
-COPY --from=app /out/share/ /usr/share/aza-pg/
+# Replaces the symlink made above with the wrapper (image/backup/pgbackrest) when there is one.
+COPY --from=app /out/pg/ /
 COPY --from=app /out/app/ /

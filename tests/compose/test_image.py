@@ -67,6 +67,7 @@ def test_postgres_image_contents(built: None) -> None:
         python3 -sE -c 'import psutil, psycopg, click, structlog; print("pymods=ok")'
         for d in /var/lib/pgbackrest /var/log/pgbackrest /var/spool/pgbackrest /etc/pgbackrest; do
             echo "dir $d $(stat -c %U:%a $d)"; done
+        echo "pgbackrest_wrapper=$(head -c 9 /usr/local/bin/pgbackrest)"
         echo "gzip=$(command -v gzip)"
         echo "pg_dump=$(command -v pg_dump)"
     """,
@@ -87,6 +88,7 @@ def test_postgres_image_contents(built: None) -> None:
     assert facts["snakeoil"] == "0"
     assert facts["extjson"] == "yes"
     assert facts["pymods"] == "ok"
+    assert facts["pgbackrest_wrapper"] == "#!/bin/sh"  # image/backup/pgbackrest, runs as postgres
     assert facts["gzip"]
     assert facts["pg_dump"] == "/usr/lib/postgresql/17/bin/pg_dump"
     for line in out.splitlines():
