@@ -78,6 +78,8 @@ def test_dump_and_restore_from_15_to_17(names: dict[str, str], tmp_path: Path) -
     contrib_only = ["-e", "POSTGRES_SHARED_PRELOAD_LIBRARIES=pg_stat_statements"]
     start(names["old"], OLD_IMAGE, names["old_vol"], contrib_only)
     assert psql(names["old"], "SHOW server_version_num").startswith("15")
+    if psql(names["old"], "SELECT count(*) FROM pg_database WHERE datname = 'app'") == "0":
+        psql(names["old"], "CREATE DATABASE app")  # an old server that is not an aza-pg image
     psql(names["old"], DATA, db="app", pw=APP_PASSWORD)
     before = psql(names["old"], FINGERPRINT, db="app")
     assert before.startswith("5000/")
@@ -98,7 +100,7 @@ def test_dump_and_restore_from_15_to_17(names: dict[str, str], tmp_path: Path) -
     problems = [line for line in replay.stderr.splitlines()
                 if line.startswith("ERROR") and "already exists" not in line]
     assert problems == []
-    docker("exec", "-u", "postgres", names["new"], "dropdb", "-U", "postgres", "app")
+    docker("exec", "-u", "postgres", names["new"], "dropdb", "-U", "postgres", "--force", "app")
     run([str(TOOLS / "restore-postgres.sh"), names["new"], str(backup), "app"], timeout=300)
 
     assert psql(names["new"], FINGERPRINT, db="app") == before
