@@ -179,3 +179,18 @@ def test_a_fresh_root_owned_repository_volume_is_handed_to_the_server_user(tmp_p
     settings = archive.parse({"POSTGRES_ARCHIVE": "pgbackrest", "PGBACKREST_REPO1_PATH": str(full)})
     apply_archive.install(settings, "x", "not generated", config_path=tmp_path / "c", uid=65534, dirs=())
     assert full.stat().st_uid == 0  # a directory with content keeps its owner
+
+
+def test_the_example_configuration_matches_what_the_entrypoint_generates() -> None:
+    """examples/backup/pgbackrest.conf replaces the generated file when mounted: it must not drift."""
+    example = Path(__file__).resolve().parents[2] / "examples/backup/pgbackrest.conf"
+    mounted = pgbackrest_read(example.read_text())
+    assert not pgbackrest_conf.is_generated(example.read_text())  # so the entrypoint leaves it alone
+    generated = pgbackrest_read(archive.pgbackrest_config(
+        archive.parse({"POSTGRES_ARCHIVE": "pgbackrest"}), pgdata="/var/lib/postgresql/data",
+        socket_dir="/var/run/postgresql", port=5432, superuser="postgres",
+    ))
+    assert set(mounted) == set(generated) == {"global", "main"}
+    for section, options in generated.items():
+        for key, value in options.items():
+            assert mounted[section].get(key) == value, f"[{section}] {key}"
