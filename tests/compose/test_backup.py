@@ -168,6 +168,28 @@ def test_logical_round_trip_with_a_special_character_password(stack: Stack, app_
     assert psql(container, FINGERPRINT, db=APP_DB) == app_db
 
 
+def test_the_password_never_reaches_a_command_line(stack: Stack, app_db: str, tmp_path: Path) -> None:
+    """Every docker command the scripts run goes through a recorder (DOCKER=...) that logs its argv and
+    execs the real docker; the password must travel only in the environment (`-e PGPASSWORD`)."""
+    log = tmp_path / "argv.log"
+    recorder = tmp_path / "docker"
+    recorder.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\nexec docker "$@"\n')
+    recorder.chmod(0o755)
+    env = {"DOCKER": str(recorder), "PGHOST": "127.0.0.1", "PGPASSWORD": NASTY_PASSWORD}
+    out = tmp_path / "argv-check.sql.gz"
+    code, err = backup(stack, out, APP_DB, **env)
+    assert code == 0, err
+    code, err = restore(stack, out, "argv-check", **env)
+    assert code == 0, err
+    calls = log.read_text().splitlines()
+    assert any(line.startswith("exec ") and "pg_dump" in line for line in calls)
+    assert any(line.startswith("exec ") and "psql" in line for line in calls)
+    for line in calls:
+        assert "p@ss" not in line
+        if line.startswith("exec "):
+            assert "-e PGPASSWORD" in line
+
+
 def test_default_socket_connection_and_restore_under_another_name(stack: Stack, app_db: str, tmp_path: Path
                                                                   ) -> None:
     container = stack.container()
