@@ -9,7 +9,7 @@
 set -euo pipefail
 
 prog=$(basename "$0")
-# shellcheck source=lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname -- "$0")/lib/common.sh"
 
 usage() {

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 prog=$(basename "$0")
-# shellcheck source=lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname -- "$0")/lib/common.sh"
 default_names=(postgres pgbouncer postgres-primary postgres-replica postgres-single pgbouncer-primary localhost
   127.0.0.1 ::1)
@@ -72,7 +72,8 @@ fi
 # The directory stays traversable (0755) so a non-root PgBouncer or client can read ca.crt; the keys
 # inside are 0600 from the moment they exist (umask 077 while openssl writes them).
 if [ ! -d "$dir" ]; then
-  mkdir -p -m 0755 -- "$dir"
+  mkdir -p -- "$(dirname -- "$dir")"
+  mkdir -m 0755 -- "$dir"
 fi
 umask 077
 work=$(mktemp -d -- "$dir/.generate-ssl-certs.XXXXXX")

@@ -1,6 +1,9 @@
 # Shared by the scripts in scripts/tools (sourced, not executed). Expects `prog` and a `usage` function.
 # shellcheck shell=bash
+# `prog`, `usage` and `docker_cmd` are the caller's:
+# shellcheck disable=SC2154
 
+# shellcheck disable=SC2034  # EXIT_EXISTS is used by the scripts that source this file
 readonly EXIT_FAILED=1 EXIT_USAGE=2 EXIT_EXISTS=3
 
 die() { local code=$1; shift; printf '%s: error: %s\n' "$prog" "$*" >&2; exit "$code"; }
