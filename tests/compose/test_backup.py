@@ -4,8 +4,8 @@ Logical: scripts/tools/backup-postgres.sh + restore-postgres.sh round trip a dat
 checksum of every table's contents), refuse to overwrite, and work with a password full of special
 characters over TCP as well as with the default socket connection.
 
-Physical: the shipped examples/backup/compose.yml with POSTGRES_ARCHIVE=pgbackrest: stanza-create, a
-full backup, more commits, a noted time, more commits, then a point-in-time restore of the repository
+Physical: the shipped examples/backup/compose.yml with POSTGRES_ARCHIVE=pgbackrest: stanza-create, full,
+diff and incr backups between commits, a noted time, more commits, then a point-in-time restore
 into a FRESH volume; the restored server must hold exactly the rows committed before the noted time.
 
 Each module run uses its own compose project, volume names and a free loopback port, and removes them
@@ -263,10 +263,15 @@ def test_pgbackrest_point_in_time_restore_into_a_fresh_volume(stack: Stack) -> N
     foreign = docker("exec", container, "find", "/var/lib/pgbackrest", "/var/log/pgbackrest", "!", "-user",
                      "postgres").stdout.split()
     assert foreign == [], f"files not owned by postgres after a backup started as root: {foreign[:5]}"
+    psql(container, "INSERT INTO pitr (id) SELECT generate_series(101, 150)")
+    stack.pgbackrest("--type=diff", "backup", timeout=600)
+    psql(container, "INSERT INTO pitr (id) SELECT generate_series(151, 180)")
+    stack.pgbackrest("--type=incr", "backup", timeout=600)
     info = stack.pgbackrest("info")
-    assert "full backup" in info
+    for kind in ("full backup", "diff backup", "incr backup"):
+        assert kind in info, info
 
-    psql(container, "INSERT INTO pitr (id) SELECT generate_series(101, 200)")
+    psql(container, "INSERT INTO pitr (id) SELECT generate_series(181, 200)")
     # The target: a moment after the last commit we want, taken from the server's own clock.
     target = psql(container, "SELECT clock_timestamp()::text")
     time.sleep(1.5)
