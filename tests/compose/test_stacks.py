@@ -183,48 +183,38 @@ def test_guide_primary_replica_single(stack_images: None, stacks: MakeStack) -> 
 # --- limits and auto-config -------------------------------------------------------------------------------
 
 
+LIMITS = {"POSTGRES_MEMORY_LIMIT": "1g", "POSTGRES_MEMORY_RESERVATION": "512m", "POSTGRES_CPU_LIMIT": "1.5"}
+
+
+def _tune(stack: Stack, memory_mb: int, cpus: int) -> dict[str, str]:
+    """What `aza-pg tune` (inside the image) computes for these inputs."""
+    out = stack.exec(
+        "postgres", "aza-pg", "tune", "--memory", str(memory_mb), "--cpus", str(cpus), "--format", "json"
+    ).stdout
+    settings: dict[str, str] = json.loads(out)["settings"]
+    return settings
+
+
 def test_memory_and_cpu_limits_drive_the_tuning(stack_images: None, stacks: MakeStack) -> None:
     pw = _passwords("limits")
     single = stacks("single")
-    single.write_env(
-        _single_env(pw),
-        raw={
-            "POSTGRES_MEMORY_LIMIT": "1g",
-            "POSTGRES_MEMORY_RESERVATION": "512m",
-            "POSTGRES_CPU_LIMIT": "1.5",
-        },
-    )
+    single.write_env(_single_env(pw), raw=LIMITS)
     single.up("postgres")
     label = _cgroup_label()
     log = single.logs()
     assert re.search(
         rf"\[POSTGRES\] \[AUTO-CONFIG\] RAM: 1024MB \({label}\), CPU: 2 cores \({label}\)", log
     ), log
-    expected = json.loads(
-        single.exec(
-            "postgres", "aza-pg", "tune", "--memory", "1024", "--cpus", "2", "--format", "json"
-        ).stdout
-    )["settings"]
+    expected = _tune(single, 1024, 2)
     for name in ("shared_buffers", "work_mem", "max_connections", "effective_cache_size"):
         assert single.psql(f"SHOW {name}") == expected[name], name
 
     # POSTGRES_MEMORY pins the value: the source becomes "manual".
-    single.write_env(
-        _single_env(pw),
-        raw={
-            "POSTGRES_MEMORY_LIMIT": "1g",
-            "POSTGRES_MEMORY_RESERVATION": "512m",
-            "POSTGRES_CPU_LIMIT": "1.5",
-            "POSTGRES_MEMORY": "768",
-        },
-    )
+    single.write_env(_single_env(pw), raw={**LIMITS, "POSTGRES_MEMORY": "768"})
     single.up("postgres")
     log = single.logs()
     assert re.search(r"\[POSTGRES\] \[AUTO-CONFIG\] RAM: 768MB \(manual\)", log), log
-    expected = json.loads(
-        single.exec("postgres", "aza-pg", "tune", "--memory", "768", "--cpus", "2", "--format", "json").stdout
-    )["settings"]
-    assert single.psql("SHOW shared_buffers") == expected["shared_buffers"]
+    assert single.psql("SHOW shared_buffers") == _tune(single, 768, 2)["shared_buffers"]
 
 
 # --- refusals ---------------------------------------------------------------------------------------------
