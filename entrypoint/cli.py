@@ -97,3 +97,21 @@ def promote() -> None:
     from entrypoint.flows import promote as flow
 
     _run("POSTGRES", lambda: flow.run(_env()))
+
+
+@main.command("postgres-exporter", context_settings=_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def postgres_exporter(args: tuple[str, ...]) -> None:
+    """Start postgres_exporter as the postgres_exporter role (password via a 0600 .pgpass)."""
+    from entrypoint.flows import exporters as flow
+
+    _run("POSTGRES-EXPORTER", lambda: flow.run("postgres", _env(), list(args)))
+
+
+@main.command("pgbouncer-exporter", context_settings=_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def pgbouncer_exporter(args: tuple[str, ...]) -> None:
+    """Start pgbouncer_exporter on PgBouncer's console as pgbouncer_stats (password via a 0600 .pgpass)."""
+    from entrypoint.flows import exporters as flow
+
+    _run("PGBOUNCER-EXPORTER", lambda: flow.run("pgbouncer", _env(), list(args)))

@@ -18,7 +18,7 @@ what is allowed. Nothing here touches PGDATA: the flow calls it before anything 
 | REPLICATION_SLOT_NAME | ``[a-z0-9_]{1,63}`` | replica1_slot |
 | PGBOUNCER_AUTH_PASS (+ _FILE), POSTGRES_EXPORTER_PASSWORD (+ _FILE) | secret | unset |
 | POSTGRES_HBA_CIDRS | comma/space separated CIDRs, or ``none`` | the three RFC1918 ranges |
-| POSTGRES_SHARED_PRELOAD_LIBRARIES | comma-separated library names (checked against $libdir) | manifest |
+| POSTGRES_SHARED_PRELOAD_LIBRARIES | comma-separated library names (in $libdir); `none` = none | manifest |
 | AZA_PG_SOCKET_DIR | absolute path | /var/run/postgresql |
 | AZA_PG_LISTEN_ADDRESSES | listen_addresses value | ``*`` |
 | AZA_PG_CONF_D, AZA_PG_INITDB_D, AZA_PG_EXTENSIONS_JSON, PG_BINDIR | paths (tests, other images) | image |
@@ -195,7 +195,10 @@ def parse(env: Mapping[str, str]) -> Settings:
             "POSTGRES_ROLE=primary needs PG_REPLICATION_PASSWORD (or PG_REPLICATION_PASSWORD_FILE) "
             "for the replication role"
         )
-    preload = env.get("POSTGRES_SHARED_PRELOAD_LIBRARIES")
+    # Unset or empty (compose's unset .env value) = the manifest default; "none" = no preloads.
+    preload: str | None = env.get("POSTGRES_SHARED_PRELOAD_LIBRARIES", "").strip() or None
+    if preload is not None and preload.lower() == "none":
+        preload = ""
     listen = env.get("AZA_PG_LISTEN_ADDRESSES", "") or "*"
     if not _LISTEN.fullmatch(listen):
         raise ConfigError(f"AZA_PG_LISTEN_ADDRESSES={listen!r} is not a list of host names or addresses")

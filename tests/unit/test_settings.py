@@ -45,7 +45,7 @@ def test_db_defaults_to_user_and_values_are_read() -> None:
     assert s.replication_enabled
     assert s.hba_cidrs == ("10.1.0.0/16", "192.168.5.7/32")
     assert s.initdb_args == ("--locale=en_US.UTF-8", "--lc-collate", "C")
-    assert s.preload_override == ""
+    assert s.preload_override is None  # empty (compose's unset .env value) means the manifest default
     assert s.secrets() == {"admin": "pw", "replicator": "rp"}
 
 
@@ -120,3 +120,9 @@ def test_scrubbed_env_drops_every_secret_and_secret_file() -> None:
         "PGPORT": "1",
     }
     assert settings.scrubbed_env(env) == {"PGDATA": "/d", "PGPORT": "1"}
+
+
+def test_preload_none_means_no_preloads() -> None:
+    assert settings.parse({"POSTGRES_SHARED_PRELOAD_LIBRARIES": "none"}).preload_override == ""
+    override = settings.parse({"POSTGRES_SHARED_PRELOAD_LIBRARIES": "auto_explain"}).preload_override
+    assert override == "auto_explain"
